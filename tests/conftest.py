@@ -21,6 +21,11 @@ settings.load_profile("reconloss")
 ARTIFACTS = Path(os.environ.get("RECONLOSS_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 
 
+# One thread: on 2 shared cores a 2-thread torch op slows ~10-20x when another process holds a
+# core (measured, see benchmarks/README.md), and single-threaded reductions are deterministic.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
