@@ -1,0 +1,186 @@
+"""The fused fast path agrees with the native one (values and gradients), and its policy."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from reconloss.losses import _fused, pixel
+
+FUNCS = {
+    "l1": pixel.l1_loss,
+    "mse": pixel.mse_loss,
+    "huber": pixel.huber_loss,
+    "smooth_l1": pixel.smooth_l1_loss,
+    "charbonnier": pixel.charbonnier_loss,
+}
+PARAMS = {"huber": {"delta": 0.25}, "smooth_l1": {"beta": 0.25}, "charbonnier": {"eps": 1e-2}}
+
+
+def _run(kind, impl, x, y, **kw):
+    a = x.clone().requires_grad_()
+    b = y.clone().requires_grad_()
+    out = FUNCS[kind](a, b, impl=impl, **PARAMS.get(kind, {}), **kw)
+    (out.sum() if out.ndim else out).backward()
+    return out.detach(), a.grad, b.grad
+
+
+def test_fused_matches_native_one_real_chunked_size():
+    x = torch.rand(1, 3, 600, 600)  # 1.08M elements > CHUNK_FROM
+    y = torch.rand(1, 3, 600, 600)
+    for kind in FUNCS:
+        for g, w in zip(_run(kind, "fused", x, y), _run(kind, "native", x, y)):
+            _close(g, w)
+
+
+def _close(got, want):
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", list(FUNCS))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighting", [None, "mask1", "maskC", "weight1", "weightC"])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (3, 3, 20, 30)])  # the second spans several chunks
+def test_fused_matches_native(kind, reduction, weighting, shape, monkeypatch):
+    monkeypatch.setattr(_fused, "CHUNK", 1000)
+    monkeypatch.setattr(_fused, "CHUNK_FROM", 0)
+    x = torch.rand(shape)
+    y = torch.rand(shape)
+    n, c, h, w = shape
+    kw = {}
+    if weighting is not None:
+        ch = 1 if weighting.endswith("1") else c
+        val = (torch.rand(n, ch, h, w) > 0.5) if weighting.startswith("mask") else torch.rand(n, ch, h, w)
+        kw = {weighting[:-1]: val}
+    got = _run(kind, "fused", x, y, reduction=reduction, **kw)
+    want = _run(kind, "native", x, y, reduction=reduction, **kw)
+    for g, wv in zip(got, want):
+        _close(g, wv)
+
+
+def test_fused_gradcheck_chunked_float64(monkeypatch):
+    monkeypatch.setattr(_fused, "CHUNK", 7)  # force many chunks on a small input
+    monkeypatch.setattr(_fused, "CHUNK_FROM", 0)
+    x = torch.rand(2, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(2, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+    m = torch.rand(2, 1, 3, 4, dtype=torch.float64)
+    for kind, fn in FUNCS.items():
+        assert torch.autograd.gradcheck(lambda a, b: fn(a, b, impl="fused", **PARAMS.get(kind, {})), (x, y))
+        if kind in ("l1", "mse"):
+            assert torch.autograd.gradcheck(lambda a, b: fn(a, b, impl="fused", weight=m), (x, y))
+
+
+def test_fused_target_grad_only_when_needed():
+    x = torch.rand(2, 3, 4, 4, requires_grad=True)
+    y = torch.rand(2, 3, 4, 4)
+    pixel.l1_loss(x, y, impl="fused").backward()
+    assert x.grad is not None and y.grad is None
+    x2 = torch.rand(2, 3, 4, 4)
+    y2 = torch.rand(2, 3, 4, 4, requires_grad=True)
+    pixel.mse_loss(x2, y2, impl="fused").backward()
+    torch.testing.assert_close(y2.grad, -2 * (x2 - y2.detach()) / x2.numel())
+
+
+def test_fused_no_double_backward_native_has_it():
+    x = torch.rand(2, 3, 4, 4, requires_grad=True)
+    y = torch.rand(2, 3, 4, 4)
+    (g,) = torch.autograd.grad(pixel.mse_loss(x, y, impl="fused"), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        g.sum().backward()
+    (g,) = torch.autograd.grad(pixel.mse_loss(x, y, impl="native"), x, create_graph=True)
+    g.sum().backward()
+
+
+def test_fused_saved_input_modified_in_place_is_detected():
+    x = torch.rand(2, 3, 4, 4, requires_grad=True)
+    a = x * 1.0
+    y = torch.rand(2, 3, 4, 4)
+    loss = pixel.l1_loss(a, y, impl="fused")
+    with torch.no_grad():
+        a.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_auto_policy():
+    big = torch.rand(2, 3, 64, 64)
+    small = torch.rand(2, 3, 4, 4)
+    assert _fused.choose_impl("auto", "mean", big, big) == "fused"
+    assert _fused.choose_impl("auto", "mean", big, big, "mse") == "native"
+    assert _fused.choose_impl("auto", "mean", big, big, "mse", weighted=True) == "fused"
+    huge = torch.empty(_fused.LIGHT_FUSED_FROM + 1)
+    assert _fused.choose_impl("auto", "mean", huge, huge, "huber") == "fused"
+    assert _fused.choose_impl("auto", "mean", small, small) == "native"
+    assert _fused.choose_impl("auto", "none", big, big) == "native"
+    assert _fused.choose_impl("auto", "sum", big.half(), big.half()) == "native"
+    nc = big.transpose(2, 3)
+    assert _fused.choose_impl("fused", "mean", nc, nc) == "native"
+    assert _fused.choose_impl("fused", "mean", small, small) == "fused"
+    assert _fused.choose_impl("native", "mean", big, big) == "native"
+    meta = torch.empty(2, 3, 64, 64, device="meta")
+    assert _fused.choose_impl("auto", "mean", meta, meta) == "native"
+
+
+def test_non_contiguous_inputs_give_native_values():
+    x = torch.rand(2, 3, 8, 8).transpose(2, 3)
+    y = torch.rand(2, 3, 8, 8).transpose(2, 3)
+    assert torch.equal(pixel.l1_loss(x, y, impl="fused"), torch.nn.functional.l1_loss(x, y))
+
+
+def test_empty_mask_policies_on_fused_gradients():
+    x = torch.rand(2, 3, 4, 4, requires_grad=True)
+    y = torch.rand(2, 3, 4, 4)
+    m = torch.zeros(2, 1, 4, 4)
+    loss = pixel.l1_loss(x, y, mask=m, impl="fused", empty="zero")
+    loss.backward()
+    assert loss.item() == 0.0 and torch.count_nonzero(x.grad) == 0
+
+
+def test_compiled_falls_back_with_one_warning(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(_fused, "_COMPILED", {})
+    monkeypatch.setattr(_fused, "_COMPILE_FAILED", False)
+    monkeypatch.setattr(_fused, "_COMPILE_WARNED", False)
+    x = torch.rand(2, 3, 8, 8)
+    y = torch.rand(2, 3, 8, 8)
+    with pytest.warns(RuntimeWarning, match="impl='compiled' could not compile"):
+        v = pixel.l1_loss(x, y, impl="compiled")
+    torch.testing.assert_close(v, torch.nn.functional.l1_loss(x, y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pixel.l1_loss(x, y, impl="compiled")  # no second warning
+
+
+@pytest.mark.slow
+def test_compiled_matches_native():  # compiles for ~20 s on a loaded 2-core CPU
+    x = torch.rand(2, 3, 16, 16, requires_grad=True)
+    y = torch.rand(2, 3, 16, 16)
+    for kind in ("l1", "charbonnier"):
+        v = FUNCS[kind](x, y, impl="compiled", **PARAMS.get(kind, {}))
+        torch.testing.assert_close(v, FUNCS[kind](x, y, impl="native", **PARAMS.get(kind, {})), rtol=1e-6, atol=0)
+        v.backward()
+
+
+def test_learned_weight_gets_its_gradient():
+    x = torch.rand(2, 3, 8, 8, requires_grad=True)
+    y = torch.rand(2, 3, 8, 8)
+    w = torch.rand(2, 1, 8, 8, requires_grad=True)
+    pixel.l1_loss(x, y, weight=w, impl="fused").backward()
+    assert w.grad is not None and torch.count_nonzero(w.grad) > 0
+
+
+@pytest.mark.parametrize("kind", list(FUNCS))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_no_grad_forward_matches(kind, weighted, monkeypatch):
+    monkeypatch.setattr(_fused, "CHUNK", 500)
+    monkeypatch.setattr(_fused, "CHUNK_FROM", 0)
+    x, y = torch.rand(2, 3, 20, 20), torch.rand(2, 3, 20, 20)
+    kw = {"mask": torch.rand(2, 1, 20, 20) > 0.5} if weighted else {}
+    with torch.no_grad():
+        got = FUNCS[kind](x, y, impl="fused", **PARAMS.get(kind, {}), **kw)
+    _close(got, FUNCS[kind](x, y, impl="native", **PARAMS.get(kind, {}), **kw))
