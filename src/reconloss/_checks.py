@@ -175,10 +175,13 @@ def check_pair(
     *,
     names: tuple[str, str] = ("generated", "target"),
     ndim: int | Sequence[int] | None = None,
+    finite: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Check a (prediction, target) pair: tensors, same shape, dtype and device, finite.
 
     No broadcasting: ``(n, 1)`` against ``(n,)`` is an error, not a silent wrong number.
+    ``finite=False`` runs only the structural half (callers that check the finiteness of a
+    reduced value instead, which costs one scalar rather than two passes over the images).
     """
     a, b = names
     check_tensor(generated, a, ndim=ndim, finite=False)
@@ -191,8 +194,9 @@ def check_pair(
         raise DeviceError(f"{b} must be on the device of {a} ({generated.device}), got {target.device}")
     if generated.numel() == 0:
         raise ShapeError(f"{a} must not be empty, got shape {_shape(generated)}")
-    check_finite(generated, a)
-    check_finite(target, b)
+    if finite:
+        check_finite(generated, a)
+        check_finite(target, b)
     return generated, target
 
 
@@ -221,8 +225,8 @@ def check_weight(weight: Any, like: Tensor, name: str = "mask") -> Tensor:
     """Check a mask/per-pixel weight against a 4-D image tensor ``like`` of shape (N, C, H, W).
 
     Accepted shapes: (N, 1, H, W) (shared by the channels) or (N, C, H, W); nothing else is
-    broadcast. Bool masks are converted to ``like``'s dtype. With value checks on, weights must
-    be finite and non-negative. Whether the weights sum to zero is left to the reducer, which
+    broadcast. Bool masks are converted to ``like``'s dtype. With value checks on, float weights
+    must be finite and non-negative (a bool mask is both by construction, so it is not scanned). Whether the weights sum to zero is left to the reducer, which
     knows what the user asked for on an empty mask.
     """
     if not isinstance(weight, Tensor):
@@ -237,8 +241,8 @@ def check_weight(weight: Any, like: Tensor, name: str = "mask") -> Tensor:
     if weight.device != like.device:
         raise DeviceError(f"{name} must be on the device of the images ({like.device}), got {weight.device}")
     if weight.dtype == torch.bool:
-        weight = weight.to(like.dtype)
-    elif not weight.is_floating_point():
+        return weight.to(like.dtype)
+    if not weight.is_floating_point():
         weight = weight.to(like.dtype)
     elif weight.dtype != like.dtype:
         weight = weight.to(like.dtype)

@@ -42,7 +42,7 @@ def masked_mean_denominator(weight: Tensor, channels: int, empty: str, name: str
     """Denominator of a masked mean, applying the all-zero-mask policy ``empty``."""
     check_choice(empty, "empty", EMPTY_MASK_CHOICES)
     denom = weight_denominator(weight, channels)
-    if empty == "raise" and value_checks_enabled() and float(denom) == 0.0:
+    if empty == "raise" and value_checks_enabled() and float(denom.detach()) == 0.0:
         raise MaskError(
             f"{name} must select at least one element, got an all-zero {name} of shape {tuple(weight.shape)}; "
             "pass empty='zero' or empty='nan' to get 0 or NaN instead"

@@ -46,16 +46,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import (
-    DeviceError,
-    DTypeError,
     MaskError,
-    ShapeError,
     check_choice,
     check_finite,
     check_pair,
     check_param,
     check_reduction,
-    check_tensor,
     check_weight,
     value_checks_enabled,
 )
@@ -105,39 +101,6 @@ def _native_unweighted(kind: str, generated: Tensor, target: Tensor, param: floa
     return reduce_elementwise(_elementwise(kind, generated, target, param), reduction)
 
 
-def _check_structure(generated: Any, target: Any, ndim: int | None) -> None:
-    """The structural half of :func:`~reconloss._checks.check_pair` (type, rank, shape, dtype,
-    device, non-empty), same messages; the finiteness half runs on the loss value instead."""
-    check_tensor(generated, "generated", ndim=ndim, finite=False)
-    check_tensor(target, "target", ndim=ndim, finite=False)
-    if generated.shape != target.shape:
-        raise ShapeError(f"target must have the shape of generated {tuple(generated.shape)}, got {tuple(target.shape)}")
-    if generated.dtype != target.dtype:
-        raise DTypeError(f"target must have the dtype of generated ({generated.dtype}), got {target.dtype}")
-    if generated.device != target.device:
-        raise DeviceError(f"target must be on the device of generated ({generated.device}), got {target.device}")
-    if generated.numel() == 0:
-        raise ShapeError(f"generated must not be empty, got shape {tuple(generated.shape)}")
-
-
-def _check_bool_mask(mask: Tensor, like: Tensor, name: str) -> Tensor:
-    """Shape/device half of :func:`~reconloss._checks.check_weight` for a bool mask (same messages).
-
-    A bool mask can be neither negative nor non-finite, so the two value scans of
-    ``check_weight`` (which cost about as much as the loss itself) are skipped for it.
-    """
-    if like.ndim != 4:
-        raise ShapeError(f"{name} needs images of shape (N, C, H, W), got images of shape {tuple(like.shape)}")
-    n, c, h, w = like.shape
-    if mask.ndim != 4 or mask.shape[0] != n or mask.shape[2:] != like.shape[2:] or mask.shape[1] not in (1, c):
-        raise MaskError(
-            f"{name} must have shape {(n, 1, h, w)} or {(n, c, h, w)} (no other broadcasting), got {tuple(mask.shape)}"
-        )
-    if mask.device != like.device:
-        raise DeviceError(f"{name} must be on the device of the images ({like.device}), got {mask.device}")
-    return mask.to(like.dtype)
-
-
 def _pixel_loss(
     kind: str,
     generated: Any,
@@ -161,15 +124,9 @@ def _pixel_loss(
     # those reductions the finiteness check reads the loss value (one scalar) instead of two
     # extra passes over the images; only a non-finite loss triggers the counting scan.
     post_check = reduction != "none" and value_checks_enabled()
-    if post_check:
-        _check_structure(generated, target, ndim)
-    else:
-        check_pair(generated, target, ndim=ndim)
+    check_pair(generated, target, ndim=ndim, finite=not post_check)
     if w is not None:
-        if isinstance(w, torch.Tensor) and w.dtype == torch.bool:
-            w = _check_bool_mask(w, generated, w_name)
-        else:
-            w = check_weight(w, generated, w_name)
+        w = check_weight(w, generated, w_name)
     chosen = _fused.choose_impl(
         impl, reduction, generated, target, kind, w is not None, w is not None and w.requires_grad
     )
