@@ -340,3 +340,44 @@ def test_step_restored_when_loaded_through_a_parent_module() -> None:
     clone.loss = CrossfadeSchedule(L1Loss(), MSELoss(), start=10, end=20)
     clone.load_state_dict(parent.state_dict())
     assert clone.loss.current_step == 15 and clone.loss.current_weights() == {"l1": 0.5, "mse": 0.5}
+
+
+# --- parameterised terms: "huber(delta=0.05)" -------------------------------------------------
+
+
+def test_spec_parameters_reach_the_constructor() -> None:
+    from reconloss.losses.combine import build_loss, describe, parse_spec
+
+    m = build_loss("huber(delta=0.05)")
+    assert m.delta == 0.05
+    parsed = parse_spec("0.84*mix(scales=2)+0.16*l1")
+    assert parsed.term_params(0) == {"scales": 2} and parsed.term_params(1) == {}
+    x = torch.rand(2, 3, 32, 32)
+    y = torch.rand(2, 3, 32, 32)
+    total = build_loss("0.84*mix(scales=2)+0.16*l1")(x, y)
+    from reconloss.losses.structural import mix_loss
+    from reconloss.losses.pixel import l1_loss
+
+    expected = 0.84 * mix_loss(x, y, scales=2) + 0.16 * l1_loss(x, y)
+    torch.testing.assert_close(total, expected)
+    sched = build_loss("l1>charbonnier(eps=0.01)@0.5", total_steps=10)
+    assert sched.switch_steps == [5]
+    assert describe("huber(delta=0.05)") == "Huber (delta=0.05)"
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("huber(deltax=1)", "no parameter 'deltax'"),
+        ("huber(delta)", "key=value"),
+        ("huber((delta=1))", "parentheses"),
+        ("huber(delta=1", "parentheses"),
+        ("l1(reduction=sum)x", "must close the term"),
+        ("huber(delta=1,delta=2)", "given twice"),
+    ],
+)
+def test_bad_spec_parameters_are_named(spec: str, words: str) -> None:
+    from reconloss.losses.combine import parse_spec
+
+    with pytest.raises(ParameterError, match=words.replace("(", r"\(")):
+        parse_spec(spec)

@@ -5,7 +5,10 @@ A loss spec is a short string used by the CLI and the studies:
 - ``"l1"``: one registry name (case-insensitive, aliases allowed: ``"MSE"``, ``"mae"``);
 - ``"0.84*ms_ssim+0.16*l1"``: a weighted sum (a term without ``w*`` has weight 1);
 - ``"l1>l2@0.5"``: L1, then L2 from half of ``total_steps`` on; ``"l1>l2@300"``: from step 300;
-- ``"l1~l2@0.4:0.6"``: linear crossfade from L1 to L2 between 40% and 60% of training.
+- ``"l1~l2@0.4:0.6"``: linear crossfade from L1 to L2 between 40% and 60% of training;
+- any name may carry constructor parameters in parentheses: ``"huber(delta=0.05)"``,
+  ``"0.84*mix(scales=2)+0.16*l1"``, ``"l1>charbonnier(eps=0.01)@0.5"`` (values are numbers,
+  ``true``/``false``, ``none`` or bare words; unknown parameter names are an error).
 
 A number after ``@`` is a fraction of ``total_steps`` if it contains ``'.'`` or is below 1,
 and a step otherwise. All combined modules share the schedule interface used by the training
@@ -456,12 +459,60 @@ class LossSpec:
     terms: tuple[tuple[float, str], ...]
     at: tuple[_At, ...]
     text: str
+    params: tuple[tuple[tuple[str, Any], ...], ...] = ()
+
+    def term_params(self, i: int) -> dict[str, Any]:
+        """Constructor parameters given in the spec for term ``i`` (empty dict if none)."""
+        return dict(self.params[i]) if i < len(self.params) else {}
 
 
 _EXPECTED = (
-    "expected a loss name ('l1'), a weighted sum ('0.84*ms_ssim+0.16*l1'), "
+    "expected a loss name ('l1', 'huber(delta=0.05)'), a weighted sum ('0.84*ms_ssim+0.16*l1'), "
     "a switch ('l1>l2@0.5' or 'l1>l2@300') or a crossfade ('l1~l2@0.4:0.6')"
 )
+
+_PARAMS_RE = re.compile(r"\(([^()]*)\)")
+_PARAM_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _extract_params(text: str, spec: str) -> tuple[str, list[tuple[tuple[str, Any], ...]]]:
+    """Replace each ``(k=v,...)`` group by a placeholder ``#i`` and parse it."""
+    groups: list[tuple[tuple[str, Any], ...]] = []
+
+    def repl(m: re.Match[str]) -> str:
+        items: list[tuple[str, Any]] = []
+        body = m.group(1)
+        if body:
+            for item in body.split(","):
+                key, eq, value = item.partition("=")
+                if not eq or not _PARAM_KEY_RE.match(key) or not value:
+                    raise _bad(spec, f"parameters must be written 'name(key=value,...)', got {m.group(0)!r}")
+                if any(k == key for k, _ in items):
+                    raise _bad(spec, f"parameter {key!r} is given twice")
+                items.append((key, _parse_value(value)))
+        groups.append(tuple(items))
+        return f"#{len(groups) - 1}"
+
+    out = _PARAMS_RE.sub(repl, text)
+    if "(" in out or ")" in out:
+        raise _bad(spec, "unbalanced or nested parentheses")
+    return out, groups
 
 
 def _bad(spec: str, why: str) -> ParameterError:
@@ -471,6 +522,9 @@ def _bad(spec: str, why: str) -> ParameterError:
 def _resolve(name: str, spec: str) -> str:
     from . import resolve_loss_name
 
+    name, hash_, index = name.partition("#")
+    if hash_ and not index.isdigit():
+        raise _bad(spec, "parameters '(...)' must close the term they belong to")
     if not name or not _NAME_RE.match(name):
         raise _bad(spec, f"{name!r} is not a loss name")
     try:
@@ -512,6 +566,42 @@ def parse_spec(spec: str) -> LossSpec:
     text = "".join(spec.split())
     if not text:
         raise _bad(spec, "it is empty")
+    text, groups = _extract_params(text, spec)
+    parsed = _parse_plain(text, spec)
+    params = tuple(_term_params(part, groups, name, spec) for part, (_, name) in zip(_term_texts(parsed, text), parsed.terms))
+    if len(groups) != sum(1 for p in _term_texts(parsed, text) if "#" in p):
+        raise _bad(spec, "parameters must directly follow a loss name")
+    return LossSpec(parsed.kind, parsed.terms, parsed.at, spec, params)
+
+
+def _term_texts(parsed: LossSpec, text: str) -> list[str]:
+    """The raw text of each term (name plus placeholder), in the order of ``parsed.terms``."""
+    body = text.partition("@")[0]
+    if parsed.kind == "switch":
+        return body.split(">")
+    if parsed.kind == "crossfade":
+        return body.split("~")
+    if parsed.kind == "sum":
+        return [part.partition("*")[2] if "*" in part else part for part in body.split("+")]
+    return [body]
+
+
+def _term_params(part: str, groups: list[tuple[tuple[str, Any], ...]], name: str, spec: str) -> tuple[tuple[str, Any], ...]:
+    if "#" not in part:
+        return ()
+    from . import loss_parameters
+
+    items = groups[int(part.split("#", 1)[1])]
+    allowed = loss_parameters(name)
+    for key, _ in items:
+        if key not in allowed:
+            valid = ", ".join(allowed) or "none"
+            raise _bad(spec, f"loss {name!r} has no parameter {key!r} (its parameters: {valid})")
+    return items
+
+
+def _parse_plain(text: str, spec: str) -> LossSpec:
+    """Parse a whitespace-free spec whose parameter groups were replaced by placeholders."""
     if "@" in text:
         body, _, at_text = text.partition("@")
         if "@" in at_text:
@@ -593,10 +683,10 @@ def build_loss(spec: str, total_steps: int | None = None) -> nn.Module:
     if total_steps is not None:
         _check_step(total_steps, "total_steps", low=1)
     if parsed.kind == "single":
-        return get_loss(parsed.terms[0][1])
+        return get_loss(parsed.terms[0][1], **parsed.term_params(0))
     if parsed.kind == "sum":
-        return WeightedSum([(name, w, get_loss(name)) for w, name in parsed.terms])
-    first, second = ((name, get_loss(name)) for _, name in parsed.terms)
+        return WeightedSum([(name, w, get_loss(name, **parsed.term_params(i))) for i, (w, name) in enumerate(parsed.terms)])
+    first, second = ((name, get_loss(name, **parsed.term_params(i))) for i, (_, name) in enumerate(parsed.terms))
     if parsed.kind == "switch":
         return SwitchSchedule(first, second, at_step=parsed.at[0].to_step(total_steps, spec))
     start = parsed.at[0].to_step(total_steps, spec)
@@ -622,11 +712,17 @@ def describe(spec: str) -> str:
         'L1 to L2 (crossfade 40%-60%)'
     """
     parsed = parse_spec(spec)
+
+    def show(i: int) -> str:
+        name = _display(parsed.terms[i][1])
+        extra = parsed.term_params(i)
+        return f"{name} ({', '.join(f'{k}={v}' for k, v in extra.items())})" if extra else name
+
     if parsed.kind == "single":
-        return _display(parsed.terms[0][1])
+        return show(0)
     if parsed.kind == "sum":
-        return " + ".join(_display(n) if w == 1.0 else f"{w:g} {_display(n)}" for w, n in parsed.terms)
-    a, b = (_display(n) for _, n in parsed.terms)
+        return " + ".join(show(i) if w == 1.0 else f"{w:g} {show(i)}" for i, (w, _) in enumerate(parsed.terms))
+    a, b = show(0), show(1)
     if parsed.kind == "switch":
         return f"{a} then {b} (switch at {parsed.at[0].label()})"
     s, e = parsed.at
