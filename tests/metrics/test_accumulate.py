@@ -172,3 +172,26 @@ def test_ratio_keys_aggregate_as_ratio_of_totals() -> None:
     got = m.compute()
     assert float(got["sharp_hf"]) == pytest.approx(res["sharp_hf"], rel=1e-5)
     assert float(got["artifact"]) == pytest.approx(res["artifact"], rel=1e-5)
+
+
+def test_empty_skip_leaves_out_images_whose_mask_selects_nothing() -> None:
+    """A thin hole has no SSIM window centre: 'raise' says so, 'skip' averages the other images."""
+    import pytest
+
+    from reconloss import MaskError
+    from reconloss.metrics import evaluate_images, ssim
+
+    torch.manual_seed(3)
+    out = torch.rand(2, 3, 32, 32)
+    tgt = torch.rand(2, 3, 32, 32)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[0, :, 8:24, 8:24] = 1.0  # big hole: SSIM window centres inside
+    mask[1, :, 0:2, 0:2] = 1.0  # corner sliver: none after the window crop
+    with pytest.raises(MaskError):
+        evaluate_images(out, tgt, mask=mask)
+    got = evaluate_images(out, tgt, mask=mask, empty="skip")
+    only_first = float(ssim(out[:1], tgt[:1], mask=mask[:1]).mean())
+    assert abs(got["ssim"] - only_first) < 1e-12
+    # mae still counts both images (both masks select pixels)
+    both = float(((out - tgt).abs() * mask).flatten(1).sum(1).div(mask.flatten(1).sum(1) * 3).mean())
+    assert abs(got["mae"] - both) < 1e-6

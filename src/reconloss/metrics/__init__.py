@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from torch import Tensor
 
@@ -235,6 +236,7 @@ def evaluate_images(
     mask: Tensor | None = None,
     *,
     ms_ssim_scales: int = MS_SSIM_SCALES,
+    empty: Literal["raise", "skip"] = "raise",
 ) -> dict[str, float]:
     """The standard metric set on one batch, each averaged over the images.
 
@@ -258,6 +260,9 @@ def evaluate_images(
         data_range: the images' value span (1.0 for [0, 1], 255 for 8-bit).
         mask: optional (N, 1, H, W) or (N, C, H, W) mask for the fidelity metrics (1 = counted).
         ms_ssim_scales: MS-SSIM scales, 1..5 (default 5).
+        empty: with a mask, ``'raise'`` (default) for an image whose mask selects nothing (for
+            SSIM: no window centre inside it), or ``'skip'`` to leave such images out of that
+            metric's mean (NaN if no image has it).
 
     Returns:
         dict metric key -> Python float.
@@ -268,7 +273,7 @@ def evaluate_images(
         >>> sorted(evaluate_images(x, x))  # doctest: +NORMALIZE_WHITESPACE
         ['artifact', 'mae', 'mse', 'psnr', 'sharp_gradient', 'sharp_hf', 'sharp_laplacian', 'ssim']
     """
-    terms = metric_terms(output, target, data_range=data_range, mask=mask, ms_ssim_scales=ms_ssim_scales)
+    terms = metric_terms(output, target, data_range=data_range, mask=mask, ms_ssim_scales=ms_ssim_scales, empty=empty)
     return {
         key: float(combine_terms(key, num.double().sum(), den.double().sum())) for key, (num, den) in terms.items()
     }

@@ -11,12 +11,13 @@ so all three always agree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from .._checks import ParameterError, check_pair, check_param, check_weight
+from .._checks import ParameterError, check_choice, check_pair, check_param, check_weight
 from ._ssim import ms_ssim_min_size
 from .fidelity import mae, ms_ssim, mse, psnr, ssim
 from .sharpness import SPECTRUM_MIN_SIZE, artifact_terms, sharpness_terms
@@ -81,6 +82,7 @@ def metric_terms(
     kinds: Sequence[str] = STANDARD_KEYS,
     *,
     ms_ssim_scales: int = MS_SSIM_SCALES,
+    empty: Literal["raise", "skip"] = "raise",
 ) -> dict[str, tuple[Tensor, Tensor]]:
     """Per-image (numerator, denominator) pairs, each (N,), from which every aggregate is built.
 
@@ -91,8 +93,15 @@ def metric_terms(
     ``sum(num) / sum(den)`` (see :func:`combine_terms`), so the per-image ratio and the
     data-set value use the same definition. Arguments and skipping rules as in
     :func:`image_metric_values`.
+
+    ``empty`` applies with a mask: ``'raise'`` (default) raises :class:`~reconloss.MaskError`
+    for an image whose mask selects nothing (for SSIM: no valid window centre, e.g. a hole
+    thinner than the window); ``'skip'`` leaves such an image out of that metric (numerator
+    and denominator 0), so an aggregate is the mean over the images that have the metric.
     """
     keys = _check_keys(kinds)
+    check_choice(empty, "empty", ("raise", "skip"))
+    fid_empty = "nan" if empty == "skip" else "raise"
     check_pair(output, target, names=("output", "target"), ndim=4)
     check_param(data_range, "data_range", low=0.0, low_inclusive=False)
     if mask is not None:
@@ -104,17 +113,17 @@ def metric_terms(
     out: dict[str, tuple[Tensor, Tensor]] = {}
     for key in keys:
         if key == "psnr":
-            values[key] = psnr(output, target, data_range=data_range, mask=mask)
+            values[key] = psnr(output, target, data_range=data_range, mask=mask, empty=fid_empty)
         elif key == "ssim":
             if side >= _SSIM_WIN:
-                values[key] = ssim(output, target, data_range=data_range, mask=mask)
+                values[key] = ssim(output, target, data_range=data_range, mask=mask, empty=fid_empty)
         elif key == "ms_ssim":
             if side >= ms_ssim_min_size(_SSIM_WIN, scales):
-                values[key] = ms_ssim(output, target, data_range=data_range, mask=mask, scales=scales)
+                values[key] = ms_ssim(output, target, data_range=data_range, mask=mask, scales=scales, empty=fid_empty)
         elif key == "mae":
-            values[key] = mae(output, target, mask=mask)
+            values[key] = mae(output, target, mask=mask, empty=fid_empty)
         elif key == "mse":
-            values[key] = mse(output, target, mask=mask)
+            values[key] = mse(output, target, mask=mask, empty=fid_empty)
         elif key in _SHARP_KIND:
             if key == "sharp_hf" and not spectral_ok:
                 continue
@@ -122,7 +131,9 @@ def metric_terms(
         elif spectral_ok:  # artifact
             out[key] = artifact_terms(output, target)
         if key in values:
-            out[key] = (values[key], torch.ones_like(values[key]))
+            v = values[key]
+            present = ~torch.isnan(v)
+            out[key] = (torch.where(present, v, torch.zeros_like(v)), present.to(v.dtype))
     return {k: out[k] for k in keys if k in out}
 
 
@@ -143,6 +154,7 @@ def image_metric_values(
     kinds: Sequence[str] = STANDARD_KEYS,
     *,
     ms_ssim_scales: int = MS_SSIM_SCALES,
+    empty: Literal["raise", "skip"] = "raise",
 ) -> dict[str, Tensor]:
     """Per-image values (N,) of the standard metric set; metrics the image size does not allow are left out.
 
@@ -169,7 +181,7 @@ def image_metric_values(
     Returns:
         dict key -> (N,) tensor, in the order of ``kinds``, minus the size-skipped keys.
     """
-    terms = metric_terms(output, target, data_range, mask, kinds, ms_ssim_scales=ms_ssim_scales)
+    terms = metric_terms(output, target, data_range, mask, kinds, ms_ssim_scales=ms_ssim_scales, empty=empty)
     return {k: combine_terms(k, num, den) for k, (num, den) in terms.items()}
 
 
