@@ -22,8 +22,11 @@ STUDY = "reconstruct"
 
 
 def patches_for(images: Sequence[Any], plan: StudyPlan, seed: int) -> Any:
-    """The seed's patch split: new random crops and a new split of the images by source.
+    """The seed's patches: new random training crops, and the same held-out images for every seed.
 
+    The split of the images into training and test sources is fixed (``split_seed=0``), so a
+    paired difference across seeds measures training noise (crops, initial weights, batch
+    order) on one held-out set, not which photographs happened to land in the test set.
     Every loss trained with this seed sees exactly these patches (the comparison is paired).
     """
     from reconloss.data import make_patches
@@ -35,7 +38,7 @@ def patches_for(images: Sequence[Any], plan: StudyPlan, seed: int) -> Any:
         seed=seed,
         test_fraction=0.25,
         max_test=plan.max_test,
-        split_seed=seed,
+        split_seed=0,
     )
 
 

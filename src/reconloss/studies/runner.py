@@ -266,32 +266,23 @@ def _ms_ssim_need(scales: int, win_size: int = 11) -> int:
     return (win_size - 1) * 2 ** (scales - 1) + 1
 
 
-STUDY_HUBER_DELTA = 0.1
-"""Huber threshold used for a plain ``huber`` spec in the studies (image units)."""
-
-
 def build_study_loss(spec: str, steps: int, patch_size: int) -> tuple[torch.nn.Module, list[str]]:
     """``build_loss(spec, steps)`` adapted to the studies' image patches.
 
     * MS-SSIM (and Zhao et al.'s mix) default to 5 scales, which need 161 px images; every such
       term is given the most scales the patch allows (2 for 32 px patches, 3 for 64 px;
       weights renormalised by the loss).
-    * A plain ``huber`` spec gets ``delta = 0.1`` (:data:`STUDY_HUBER_DELTA`): with the
-      registry default ``delta = 1`` every error of an image in [0, 1] lies in the quadratic
-      zone, so Huber would be exactly L2 / 2 and the comparison pointless.
+
+    Other parameters are exactly as the spec says: the presets write ``huber(delta=0.1)``,
+    because with torch's default ``delta = 1`` every error of an image in [0, 1] lies in the
+    quadratic zone and Huber would be exactly L2 / 2.
 
     Returns the module and a list of the adjustments made (recorded in the run's ``run_info``).
     """
-    from reconloss.losses import build_loss, get_loss
-
-    from .claims import loss_key
+    from reconloss.losses import build_loss
 
     notes: list[str] = []
-    if loss_key(spec) == "huber":
-        loss = get_loss("huber", delta=STUDY_HUBER_DELTA)
-        notes.append(f"huber: delta 1.0 -> {STUDY_HUBER_DELTA} (images in [0, 1])")
-    else:
-        loss = build_loss(spec, total_steps=steps)
+    loss = build_loss(spec, total_steps=steps)
     for name, m in loss.named_modules():
         if not hasattr(m, "scales") or getattr(m, "weights", None) is not None:
             continue

@@ -87,8 +87,8 @@ _CONDITIONS: tuple[OutlierCondition, ...] = (
     OutlierCondition("fixed", fixed=True, description="fixed: one outlier at the same position in every image"),
 )
 
-_RECONSTRUCT = ("l1", "l2", "huber", "charbonnier", "adaptive", "mix", "frequency")
-_OUTLIER_LOSSES = ("l1", "l2", "huber")
+_RECONSTRUCT = ("l1", "l2", "huber(delta=0.1)", "charbonnier", "adaptive", "mix", "frequency")
+_OUTLIER_LOSSES = ("l1", "l2", "huber(delta=0.1)")
 _INPAINT = ("l1", "l2", "l1>l2@0.5", "l2>l1@0.5", "mix")
 
 
@@ -316,14 +316,26 @@ class StudyPlan:
 def parse_losses(text: str) -> tuple[str, ...]:
     """Split a comma-separated list of loss specs, dropping blanks and duplicates (order kept).
 
+    Commas inside a spec's parameter list (``mix(scales=2,alpha=0.5)``) do not split.
+
     Example:
         >>> parse_losses(" l1, l2 ,l1,")
         ('l1', 'l2')
+        >>> parse_losses("huber(delta=0.1),mix(scales=2,alpha=0.5)")
+        ('huber(delta=0.1)', 'mix(scales=2,alpha=0.5)')
     """
     if not isinstance(text, str):
         raise StudyError(f"--losses must be a comma-separated string, got {type(text).__name__}")
+    parts: list[str] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
     out: list[str] = []
-    for part in text.split(","):
+    for part in parts:
         p = part.strip().replace(" ", "")
         if p and p not in out:
             out.append(p)
