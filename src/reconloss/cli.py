@@ -183,8 +183,8 @@ def _print_losses() -> None:
         print(_table(["name", "aliases", "parameters", "description"], rows))
     except BrokenPipeError:  # `reconloss losses | head`
         return
-    print("\nSpecs: a name ('l1'), a weighted sum ('0.84*ms_ssim+0.16*l1'), a switch ('l1>l2@0.5': L1 then L2 at "
-          "50% of the steps), a crossfade ('l1~l2@0.4:0.6').")
+    print("\nSpecs: a name ('l1'), with parameters ('huber(delta=0.1)'), a weighted sum ('0.84*ms_ssim+0.16*l1'), "
+          "a switch ('l1>l2@0.5': L1 then L2 at 50% of the steps), a crossfade ('l1~l2@0.4:0.6').")
 
 
 # ------------------------------------------------------------------------------------------------
