@@ -10,10 +10,16 @@ conditions (:data:`reconloss.studies.spec.PRESETS`):
 * ``fixed``: one outlier at the same position of every patch.
 
 Evaluation: the test patches get outliers the same way (the ``rare`` condition puts one in
-every test patch, so each seed measures hundreds of outliers); the outputs are compared with
-the *clean* test patches: :func:`reconloss.metrics.outlier_metrics` (``outlier_retention``,
-``halo``, ``halo_fraction``, ``clean_error``) plus the standard metric set against the clean
-image.
+every test patch, so each seed measures hundreds of outliers). What an outlier *does* to the
+output is measured against a counterfactual: the same trained model's output for the same
+patch without the outlier. :func:`reconloss.metrics.outlier_metrics` with that output as the
+reference gives ``outlier_retention`` (the fraction of the outlier's jump that the model
+passes through at the pixel: 0 = the model ignores it, 1 = it keeps the bright pixel) and
+``halo`` / ``halo_fraction`` (the brightness the outlier adds in the ring of radius 1-2 around
+it: the "blurry blob"). Against the clean image itself these two would be dominated by the
+model's ordinary reconstruction error, which is the same with or without the outlier.
+``clean_error`` (away from the outliers) and the standard metric set compare the output with
+the *clean* test patches.
 """
 
 from __future__ import annotations
@@ -93,16 +99,26 @@ def prepare(images: Sequence[Any], plan: StudyPlan, condition: str, seed: int, s
     )
 
 
-def evaluate(prepared: PreparedTask, outputs: Tensor) -> dict[str, float | None]:
-    """Outlier metrics and the standard set, both against the clean test patches."""
+def evaluate(prepared: PreparedTask, outputs: Tensor, clean_outputs: Tensor | None = None) -> dict[str, float | None]:
+    """Outlier metrics and the standard set.
+
+    Args:
+        prepared: the task (clean test patches, outlier coordinates and value).
+        outputs: (N, 3, P, P) model outputs for the test patches *with* outliers.
+        clean_outputs: (N, 3, P, P) the same model's outputs for the clean test patches: the
+            reference of retention and halo (module docstring). Without it the clean patches
+            themselves are the reference.
+    """
     from reconloss.metrics import evaluate_images, outlier_metrics
 
     out = clamp01(outputs)
     values = dict(evaluate_images(out, prepared.clean_test))
     coords = prepared.test_coords if prepared.test_coords is not None else torch.zeros(0, 3, dtype=torch.long)
-    om = outlier_metrics(out, prepared.clean_test, coords, prepared.outlier_value, radius=2)
-    values["outlier_retention"] = float(om["retention_mean"])
-    values["halo"] = float(om["halo_mean"])
-    values["halo_fraction"] = float(om["halo_fraction_mean"])
-    values["clean_error"] = float(om["clean_error_mean"])
+    reference = clamp01(clean_outputs) if clean_outputs is not None else prepared.clean_test
+    effect = outlier_metrics(out, reference, coords, prepared.outlier_value, radius=2)
+    fidelity = outlier_metrics(out, prepared.clean_test, coords, prepared.outlier_value, radius=2)
+    values["outlier_retention"] = float(effect["retention_mean"])
+    values["halo"] = float(effect["halo_mean"])
+    values["halo_fraction"] = float(effect["halo_fraction_mean"])
+    values["clean_error"] = float(fidelity["clean_error_mean"])
     return finite_or_none(values)

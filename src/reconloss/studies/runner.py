@@ -253,10 +253,17 @@ def _prepared(study: str, condition: str, seed: int) -> PreparedTask:
     return prepared
 
 
-def _evaluate_outputs(prepared: PreparedTask, raw: torch.Tensor) -> tuple[dict[str, float | None], torch.Tensor]:
-    """Final metrics and the image to show (clamped; composited for inpainting)."""
+def _evaluate_outputs(prepared: PreparedTask, raw: torch.Tensor, model: torch.nn.Module) -> tuple[dict[str, float | None], torch.Tensor]:
+    """Final metrics and the image to show (clamped; composited for inpainting).
+
+    The outlier study also runs the model on the clean test patches: the counterfactual
+    against which an outlier's effect (retention, halo) is measured.
+    """
     module = _STUDY_MODULES[prepared.study]
-    metrics = module.evaluate(prepared, raw)
+    if prepared.study == _outliers.STUDY:
+        metrics = module.evaluate(prepared, raw, clean_outputs=predict(model, prepared.clean_test))
+    else:
+        metrics = module.evaluate(prepared, raw)
     shown = _inpaint.composite_known(prepared, raw) if prepared.study == "inpaint" else raw.clamp(0.0, 1.0)
     return metrics, shown
 
@@ -390,7 +397,7 @@ def execute_job(job: Job) -> dict[str, Any]:
         atomic_write_json(run_dir / "result.json", row)
         return row
     raw = predict(result.model, prepared.task.test_input, prepared.task.test_mask)
-    metrics, shown = _evaluate_outputs(prepared, raw)
+    metrics, shown = _evaluate_outputs(prepared, raw, result.model)
     row.update(metrics)
     row["switch_steps"] = [int(s) for s in (result.switch_steps or [])]
     row["curve"] = _curve(result.history)
