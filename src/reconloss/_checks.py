@@ -162,7 +162,7 @@ def check_finite(x: Tensor, name: str) -> None:
     """Raise :class:`NonFiniteError` naming the tensor and how many NaN/Inf it holds."""
     if not _VALUE_CHECKS or not x.is_floating_point():
         return
-    if bool(torch.isfinite(x).all()):
+    if x.numel() == 0 or bool(torch.isfinite(x).all()):
         return
     n_nan = int(torch.isnan(x).sum())
     n_inf = int(torch.isinf(x).sum())
@@ -183,6 +183,23 @@ def check_pair(
     ``finite=False`` runs only the structural half (callers that check the finiteness of a
     reduced value instead, which costs one scalar rather than two passes over the images).
     """
+    # Fast path: every structural condition holds (the common case), tested with as few
+    # attribute reads as possible; anything else falls through to the checks below, which
+    # raise the same errors in the same order as always.
+    if (
+        isinstance(generated, Tensor)
+        and isinstance(target, Tensor)
+        and (ndim is None or (generated.ndim == ndim if isinstance(ndim, int) else generated.ndim in tuple(ndim)))
+        and generated.is_floating_point()
+        and generated.dtype == target.dtype
+        and generated.shape == target.shape
+        and generated.device == target.device
+        and generated.numel() != 0
+    ):
+        if finite and _VALUE_CHECKS:
+            check_finite(generated, names[0])
+            check_finite(target, names[1])
+        return generated, target
     a, b = names
     check_tensor(generated, a, ndim=ndim, finite=False)
     check_tensor(target, b, ndim=ndim, finite=False)
@@ -221,13 +238,19 @@ def check_reduction(reduction: Any) -> str:
     return reduction
 
 
-def check_weight(weight: Any, like: Tensor, name: str = "mask") -> Tensor:
+def check_weight(weight: Any, like: Tensor, name: str = "mask", *, finite: bool = True) -> Tensor:
     """Check a mask/per-pixel weight against a 4-D image tensor ``like`` of shape (N, C, H, W).
 
     Accepted shapes: (N, 1, H, W) (shared by the channels) or (N, C, H, W); nothing else is
     broadcast. Bool masks are converted to ``like``'s dtype. With value checks on, float weights
     must be finite and non-negative (a bool mask is both by construction, so it is not scanned). Whether the weights sum to zero is left to the reducer, which
     knows what the user asked for on an empty mask.
+
+    The value checks take one reduction (:func:`torch.aminmax`; NaN propagates into both
+    results) and scan again only to build an error message. ``finite=False`` leaves out the
+    +Inf test, for callers that check the finiteness of the reduced loss instead (a NaN/Inf
+    weight always makes a weighted mean/sum non-finite); NaN and -Inf are still reported
+    here, before the negative-entry check, as with ``finite=True``.
     """
     if not isinstance(weight, Tensor):
         raise InputTypeError(f"{name} must be a torch.Tensor, got {type(weight).__name__}")
@@ -246,10 +269,13 @@ def check_weight(weight: Any, like: Tensor, name: str = "mask") -> Tensor:
         weight = weight.to(like.dtype)
     elif weight.dtype != like.dtype:
         weight = weight.to(like.dtype)
-    if _VALUE_CHECKS:
-        check_finite(weight, name)
-        if bool((weight < 0).any()):
-            raise MaskError(f"{name} must be non-negative, got {int((weight < 0).sum())} negative entries")
+    if _VALUE_CHECKS and weight.numel():
+        lo_t, hi_t = torch.aminmax(weight)
+        lo = lo_t.item()
+        if not lo >= 0.0 or (finite and not math.isfinite(hi_t.item())):  # negative, NaN or Inf
+            check_finite(weight, name)  # NaN/Inf first, with its message
+            if lo < 0.0:
+                raise MaskError(f"{name} must be non-negative, got {int((weight < 0).sum())} negative entries")
     return weight
 
 

@@ -184,3 +184,73 @@ def test_no_grad_forward_matches(kind, weighted, monkeypatch):
     with torch.no_grad():
         got = FUNCS[kind](x, y, impl="fused", **PARAMS.get(kind, {}), **kw)
     _close(got, FUNCS[kind](x, y, impl="native", **PARAMS.get(kind, {}), **kw))
+
+
+# ---------------------------------------------------------------- unchunked (small-input) paths
+
+
+@pytest.mark.parametrize("kind", ["l1", "mse"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("weighting", [None, "mask1", "maskC", "weight1", "weightC"])
+def test_fused_unchunked_matches_native(kind, reduction, weighting):
+    """Inputs up to CHUNK_FROM: L1 keeps its ``a - b`` buffer for backward; weighted MSE uses
+    aten's broadcasting MSE backward."""
+    n, c, h, w = 2, 3, 9, 7
+    x, y = torch.rand(n, c, h, w), torch.rand(n, c, h, w)
+    kw = {}
+    if weighting is not None:
+        ch = 1 if weighting.endswith("1") else c
+        val = (torch.rand(n, ch, h, w) > 0.5) if weighting.startswith("mask") else torch.rand(n, ch, h, w)
+        kw = {weighting[:-1]: val}
+    for g, wv in zip(_run(kind, "fused", x, y, reduction=reduction, **kw), _run(kind, "native", x, y, reduction=reduction, **kw)):
+        _close(g, wv)
+
+
+def test_fused_unchunked_gradcheck_float64():
+    x = torch.rand(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    for wshape in ((2, 1, 3, 4), (2, 3, 3, 4)):
+        m = torch.rand(wshape, dtype=torch.float64)
+        for fn in (pixel.l1_loss, pixel.mse_loss):
+            assert torch.autograd.gradcheck(lambda a, b: fn(a, b, impl="fused", weight=m), (x, y))
+            assert torch.autograd.gradcheck(lambda a, b: fn(a, b, impl="fused", mask=m > 0.5, reduction="sum"), (x, y))
+    assert torch.autograd.gradcheck(lambda a, b: pixel.l1_loss(a, b, impl="fused"), (x, y))
+
+
+def test_fused_l1_second_backward_recomputes_the_buffer():
+    x = torch.rand(2, 3, 4, 4, requires_grad=True)
+    y = torch.rand(2, 3, 4, 4)
+    m = torch.rand(2, 1, 4, 4)
+    loss = pixel.l1_loss(x, y, impl="fused", weight=m)
+    (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (g2,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    (want,) = torch.autograd.grad(pixel.l1_loss(x, y, impl="native", weight=m), x)
+    _close(g1, want)
+
+
+@pytest.mark.parametrize("impl", ["fused", "native"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "neg", "inf+neg"])
+def test_weight_value_errors_unchanged(impl, reduction, bad):
+    """The one-reduction weight scan (and, for mean/sum, the +Inf check via the loss value)
+    raise the same errors as the full scans did, NaN/Inf before negative entries."""
+    from reconloss import MaskError, NonFiniteError
+
+    x, y = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    w = torch.rand(2, 1, 4, 4)
+    if bad == "nan":
+        w[0, 0, 1, 1] = float("nan")
+    elif bad == "inf":
+        w[0, 0, 1, 1] = float("inf")
+    elif bad == "-inf":
+        w[0, 0, 1, 1] = float("-inf")
+    elif bad == "neg":
+        w[0, 0, 1, 1] = -0.5
+    else:
+        w[0, 0, 1, 1] = float("inf")
+        w[1, 0, 2, 2] = -0.5
+    err, msg = (MaskError, "weight must be non-negative, got 1 negative") if bad == "neg" else (NonFiniteError, "weight must be finite")
+    for fn in (pixel.l1_loss, pixel.mse_loss, pixel.huber_loss):
+        with pytest.raises(err, match=msg):
+            fn(x, y, weight=w, impl=impl, reduction=reduction)

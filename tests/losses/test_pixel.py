@@ -373,3 +373,30 @@ def test_bool_mask_same_as_float_mask_and_checked():
         pixel.l1_loss(x, y, mask=m[:, 0])
     with pytest.raises(ShapeError, match="4 dimensions"):
         pixel.l1_loss(x.flatten(2), y.flatten(2), mask=m.flatten(2))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_native_impl_is_bitwise_torch_nn_values_and_gradients(reduction):
+    """impl='native' calls the aten ops behind torch.nn.functional directly (no broadcast wrapper):
+    bit-identical values and gradients."""
+    import torch.nn.functional as F
+
+    from reconloss.losses import pixel as px
+
+    x, y = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    pairs = [
+        (px.l1_loss, F.l1_loss, {}, {}),
+        (px.mse_loss, F.mse_loss, {}, {}),
+        (px.huber_loss, F.huber_loss, {"delta": 0.3}, {"delta": 0.3}),
+        (px.smooth_l1_loss, F.smooth_l1_loss, {"beta": 0.3}, {"beta": 0.3}),
+        (px.smooth_l1_loss, F.smooth_l1_loss, {"beta": 0.0}, {"beta": 0.0}),
+    ]
+    for ours, theirs, kw_o, kw_t in pairs:
+        a1, a2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+        b1, b2 = y.clone().requires_grad_(), y.clone().requires_grad_()
+        o = ours(a1, b1, reduction=reduction, impl="native", **kw_o)
+        t = theirs(a2, b2, reduction=reduction, **kw_t)
+        assert torch.equal(o, t)
+        o.sum().backward()
+        t.sum().backward()
+        assert torch.equal(a1.grad, a2.grad) and torch.equal(b1.grad, b2.grad)

@@ -79,16 +79,20 @@ def choose_impl(
     """
     if reduction == "none" or impl == "native" or weight_requires_grad:
         return "native"  # the Functions give no gradient to a learned weight
+    if impl == "auto":
+        # Cheapest test first: most small calls end here.
+        if generated.numel() < (LIGHT_FUSED_FROM + 1 if kind in _LIGHT and not weighted else FUSED_MIN_NUMEL):
+            return "native"
+        if generated.device.type != "cpu":
+            return "native"  # designed against CPU page faults; not measured on accelerators
     if generated.dtype not in _FUSED_DTYPES:
         return "native"
     if not (generated.is_contiguous() and target.is_contiguous()):
         return "native"
-    if impl == "auto":
-        if generated.device.type != "cpu":
-            return "native"  # designed against CPU page faults; not measured on accelerators
-        light = kind in ("mse", "huber", "smooth_l1") and not weighted
-        return "fused" if generated.numel() > (LIGHT_FUSED_FROM if light else FUSED_MIN_NUMEL - 1) else "native"
-    return impl
+    return "fused" if impl == "auto" else impl
+
+
+_LIGHT = frozenset(("mse", "huber", "smooth_l1"))
 
 
 def _diff(a: Tensor, b: Tensor) -> Tensor:
@@ -133,7 +137,7 @@ def _l1_chunk(x: Tensor, y: Tensor, w: Tensor | None) -> Tensor:
 
 
 def _mse_chunk(x: Tensor, y: Tensor, w: Tensor | None) -> Tensor:
-    e = torch.sub(x, y).square_()
+    e = torch.ops.aten.mse_loss(x, y, 0)  # (x - y)^2 in one kernel (sub and square fused)
     return (e if w is None else e.mul_(w)).sum()
 
 
@@ -159,19 +163,34 @@ def _neg_if(grad: Tensor, needed: bool) -> Tensor | None:
 
 
 class _L1(torch.autograd.Function):
-    """Mean/sum absolute error: chunked forward, one buffer in backward."""
+    """Mean/sum absolute error: chunked forward, one buffer in backward.
+
+    Up to :data:`CHUNK_FROM` elements the forward keeps its ``a - b`` buffer (at most 4 MiB
+    in float32) for the backward, which then turns it into the gradient in place: one pass
+    fewer than recomputing it. The buffer is handed over once; a second backward
+    (``retain_graph=True``) recomputes it from the saved inputs.
+    """
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor, w: Tensor | None, scale: float) -> Tensor:
         ctx.save_for_backward(a, b, w)
         ctx.scale = scale
+        ctx.diff = None
+        if a.numel() <= CHUNK_FROM:
+            d = _diff(a, b)
+            e = torch.abs(d)
+            if w is not None:
+                e.view(a.shape[0], a.shape[1], -1).mul_(w.view(w.shape[0], w.shape[1], -1))
+            ctx.diff = d
+            return e.sum() * scale
         return _chunked_sum(_l1_chunk, a, b, w) * scale
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         a, b, w = ctx.saved_tensors
-        grad = _diff(a, b).sign_()
+        d, ctx.diff = ctx.diff, None
+        grad = (_diff(a, b) if d is None else d).sign_()
         _scale_by(grad, w, g * ctx.scale)
         return (grad if ctx.needs_input_grad[0] else None), _neg_if(grad, ctx.needs_input_grad[1]), None, None
 
@@ -189,8 +208,9 @@ class _MSE(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         a, b, w = ctx.saved_tensors
-        grad = _diff(a, b)
-        _scale_by(grad, w, g * (2.0 * ctx.scale))
+        # One fused pass: aten's MSE backward broadcasts its grad_output, so a (N, 1, H, W)
+        # weight times the scale gives 2 * (a - b) * w * g * scale without expanding w.
+        grad = torch.ops.aten.mse_loss_backward(w * (g * ctx.scale), a, b, 0)
         return (grad if ctx.needs_input_grad[0] else None), _neg_if(grad, ctx.needs_input_grad[1]), None, None
 
 
@@ -265,8 +285,11 @@ def _scale(
         return 1.0
     if w is None:
         return 1.0 / numel
-    denom = float(masked_mean_denominator(w, channels, empty, name))
+    denom = w.sum().item()
+    if w.shape[1] == 1:
+        denom *= channels
     if denom == 0.0:
+        masked_mean_denominator(w, channels, empty, name)  # raises the empty-mask error when asked to
         return 0.0 if empty == "zero" else float("nan")
     return 1.0 / denom
 

@@ -42,10 +42,10 @@ import math
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import (
+    REDUCTIONS,
     MaskError,
     check_choice,
     check_finite,
@@ -75,30 +75,37 @@ __all__ = [
 ]
 
 
-def _elementwise(kind: str, generated: Tensor, target: Tensor, param: float) -> Tensor:
-    """Element-wise loss (reduction 'none') by the eager/native formula."""
-    if kind == "l1":
-        return F.l1_loss(generated, target, reduction="none")
-    if kind == "mse":
-        return F.mse_loss(generated, target, reduction="none")
-    if kind == "huber":
-        return F.huber_loss(generated, target, reduction="none", delta=param)
-    if kind == "smooth_l1":
-        return F.smooth_l1_loss(generated, target, reduction="none", beta=param)
-    d = generated - target
-    return torch.sqrt(d * d + param * param)
+# The aten loss ops behind torch.nn.functional, called directly: the functional wrappers add a
+# size comparison and a ``broadcast_tensors`` call (~3 us, plus two expand nodes in the autograd
+# graph) that the shape check below makes redundant. Same kernels, so bit-identical results.
+_nn = torch._C._nn
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}
+_REDUCTION_SET = frozenset(REDUCTIONS)
+_EMPTY_SET = frozenset(EMPTY_MASK_CHOICES)
+_IMPL_SET = frozenset(IMPLS)
 
 
 def _native_unweighted(kind: str, generated: Tensor, target: Tensor, param: float, reduction: str) -> Tensor:
-    if kind == "l1":
-        return F.l1_loss(generated, target, reduction=reduction)
+    """The torch.nn.functional loss (or the eager Charbonnier formula), bit-identical to it."""
+    r = _REDUCTION_ENUM[reduction]
     if kind == "mse":
-        return F.mse_loss(generated, target, reduction=reduction)
+        return _nn.mse_loss(generated, target, r)
+    if kind == "l1" or (kind == "smooth_l1" and param == 0.0):
+        return _nn.l1_loss(generated, target, r)
     if kind == "huber":
-        return F.huber_loss(generated, target, reduction=reduction, delta=param)
+        return _nn.huber_loss(generated, target, r, param)
     if kind == "smooth_l1":
-        return F.smooth_l1_loss(generated, target, reduction=reduction, beta=param)
-    return reduce_elementwise(_elementwise(kind, generated, target, param), reduction)
+        return _nn.smooth_l1_loss(generated, target, r, param)
+    d = generated - target
+    return reduce_elementwise(torch.sqrt(d * d + param * param), reduction)
+
+
+def _elementwise(kind: str, generated: Tensor, target: Tensor, param: float) -> Tensor:
+    """Element-wise loss (reduction 'none') by the eager/native formula."""
+    if kind == "charbonnier":
+        d = generated - target
+        return torch.sqrt(d * d + param * param)
+    return _native_unweighted(kind, generated, target, param, "none")
 
 
 def _pixel_loss(
@@ -112,33 +119,48 @@ def _pixel_loss(
     empty: str,
     impl: str,
 ) -> Tensor:
-    """Validate, pick the implementation, compute. Shared by every pixel loss."""
-    check_reduction(reduction)
-    check_choice(empty, "empty", EMPTY_MASK_CHOICES)
-    check_choice(impl, "impl", IMPLS)
+    """Validate, pick the implementation, compute. Shared by every pixel loss.
+
+    Hot path: a few microseconds of Python on top of the kernels (set membership, one fused
+    structural check, one scalar read for the finiteness check); the ``check_*`` helpers run
+    in full only when something is wrong, to raise their usual message.
+    """
+    # ``type(x) is str`` keeps unhashable arguments out of the set lookups.
+    if type(reduction) is not str or reduction not in _REDUCTION_SET:
+        check_reduction(reduction)
+    if type(empty) is not str or empty not in _EMPTY_SET:
+        check_choice(empty, "empty", EMPTY_MASK_CHOICES)
+    if type(impl) is not str or impl not in _IMPL_SET:
+        check_choice(impl, "impl", IMPLS)
     if mask is not None and weight is not None:
         raise MaskError("pass either mask or weight, not both (a mask is a 0/1 weight), got both")
-    w, w_name = (mask, "mask") if mask is not None else (weight, "weight")
-    ndim = 4 if w is not None else None
-    # A NaN/Inf in either input always makes a mean/sum non-finite (0 * NaN is NaN too), so for
-    # those reductions the finiteness check reads the loss value (one scalar) instead of two
-    # extra passes over the images; only a non-finite loss triggers the counting scan.
+    # A NaN/Inf in either input (or an Inf weight) always makes a mean/sum non-finite (0 * NaN
+    # is NaN too), so for those reductions the finiteness check reads the loss value (one
+    # scalar) instead of extra passes; only a non-finite loss triggers the counting scans.
     post_check = reduction != "none" and value_checks_enabled()
-    check_pair(generated, target, ndim=ndim, finite=not post_check)
-    if w is not None:
-        w = check_weight(w, generated, w_name)
+    if mask is None and weight is None:
+        check_pair(generated, target, finite=not post_check)
+        w = None
+        w_name = "weight"
+    else:
+        w, w_name = (mask, "mask") if mask is not None else (weight, "weight")
+        check_pair(generated, target, ndim=4, finite=not post_check)
+        w = check_weight(w, generated, w_name, finite=not post_check)
     chosen = _fused.choose_impl(
         impl, reduction, generated, target, kind, w is not None, w is not None and w.requires_grad
     )
-    if chosen == "fused":
+    if chosen == "native":
+        if w is None:
+            out = _native_unweighted(kind, generated, target, param, reduction)
+        else:
+            out = reduce_elementwise(_elementwise(kind, generated, target, param), reduction, w, empty, w_name)
+    elif chosen == "fused":
         out = _fused.fused_loss(kind, generated, target, param, reduction, w, empty, w_name)
-    elif chosen == "compiled":
-        out = _fused.compiled_loss(kind, generated, target, param, reduction, w, empty, w_name)
-    elif w is None:
-        out = _native_unweighted(kind, generated, target, param, reduction)
     else:
-        out = reduce_elementwise(_elementwise(kind, generated, target, param), reduction, w, empty, w_name)
-    if post_check and not math.isfinite(float(out.detach())):
+        out = _fused.compiled_loss(kind, generated, target, param, reduction, w, empty, w_name)
+    if post_check and not math.isfinite(out.item()):
+        if w is not None:
+            check_finite(w, w_name)
         check_finite(generated, "generated")
         check_finite(target, "target")
     return out
