@@ -48,6 +48,7 @@ __all__ = [
     "check_range",
     "check_reduction",
     "check_weight",
+    "check_mask_or_weight",
     "check_min_size",
     "check_param",
     "check_choice",
@@ -277,6 +278,21 @@ def check_weight(weight: Any, like: Tensor, name: str = "mask", *, finite: bool 
             if lo < 0.0:
                 raise MaskError(f"{name} must be non-negative, got {int((weight < 0).sum())} negative entries")
     return weight
+
+
+def check_mask_or_weight(
+    mask: Any, weight: Any, like: Tensor, *, finite: bool = True
+) -> tuple[Tensor | None, str]:
+    """Validate the one of ``mask`` / ``weight`` that is given (passing both is an error).
+
+    Returns ``(checked weight or None, its argument name)`` so later messages can name it.
+    """
+    if mask is not None and weight is not None:
+        raise MaskError("pass either mask or weight, not both (a mask is a 0/1 weight), got both")
+    if mask is None and weight is None:
+        return None, "weight"
+    name = "mask" if mask is not None else "weight"
+    return check_weight(mask if mask is not None else weight, like, name, finite=finite), name
 
 
 def check_min_size(x: Tensor, min_size: int, why: str, name: str = "images") -> None:

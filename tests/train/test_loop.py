@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from reconloss import ParameterError
 from reconloss.train import CheckpointError, FitResult, NonFiniteLossError, TrainConfig, fit, load_checkpoint
 
 from ._helpers import AdaptiveLaplace, ScheduledL1L2, TinyInpaint, TinyNet, make_task, simple_eval, state_equal

@@ -12,13 +12,12 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import (
-    MaskError,
     check_choice,
+    check_mask_or_weight,
     check_min_size,
     check_pair,
     check_param,
     check_reduction,
-    check_weight,
 )
 from .._reduction import EMPTY_MASK_CHOICES, reduce_elementwise
 
@@ -96,11 +95,7 @@ def gradient_loss(
     check_reduction(reduction)
     check_choice(empty, "empty", EMPTY_MASK_CHOICES)
     check_min_size(generated, 2, "finite-difference gradients", "generated")
-    if mask is not None and weight is not None:
-        raise MaskError("pass either mask or weight, not both (a mask is a 0/1 weight), got both")
-    name = "mask" if mask is not None else "weight"
-    raw = mask if mask is not None else weight
-    w = check_weight(raw, generated, name) if raw is not None else None
+    w, name = check_mask_or_weight(mask, weight, generated)
     diff = generated - target
     ex = (diff[..., :, 1:] - diff[..., :, :-1]).abs()  # (N, C, H, W-1)
     ey = (diff[..., 1:, :] - diff[..., :-1, :]).abs()  # (N, C, H-1, W)

@@ -46,13 +46,12 @@ from torch import Tensor, nn
 
 from .._checks import (
     REDUCTIONS,
-    MaskError,
     check_choice,
     check_finite,
+    check_mask_or_weight,
     check_pair,
     check_param,
     check_reduction,
-    check_weight,
     value_checks_enabled,
 )
 from .._reduction import EMPTY_MASK_CHOICES, EmptyMask, Reduction, reduce_elementwise
@@ -132,8 +131,6 @@ def _pixel_loss(
         check_choice(empty, "empty", EMPTY_MASK_CHOICES)
     if type(impl) is not str or impl not in _IMPL_SET:
         check_choice(impl, "impl", IMPLS)
-    if mask is not None and weight is not None:
-        raise MaskError("pass either mask or weight, not both (a mask is a 0/1 weight), got both")
     # A NaN/Inf in either input (or an Inf weight) always makes a mean/sum non-finite (0 * NaN
     # is NaN too), so for those reductions the finiteness check reads the loss value (one
     # scalar) instead of extra passes; only a non-finite loss triggers the counting scans.
@@ -143,9 +140,8 @@ def _pixel_loss(
         w = None
         w_name = "weight"
     else:
-        w, w_name = (mask, "mask") if mask is not None else (weight, "weight")
         check_pair(generated, target, ndim=4, finite=not post_check)
-        w = check_weight(w, generated, w_name, finite=not post_check)
+        w, w_name = check_mask_or_weight(mask, weight, generated, finite=not post_check)
     chosen = _fused.choose_impl(
         impl, reduction, generated, target, kind, w is not None, w is not None and w.requires_grad
     )

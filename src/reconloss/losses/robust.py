@@ -21,16 +21,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import (
-    MaskError,
     DeviceError,
     InputTypeError,
     ParameterError,
     ShapeError,
     check_choice,
+    check_mask_or_weight,
     check_pair,
     check_param,
     check_reduction,
-    check_weight,
     value_checks_enabled,
 )
 from .._reduction import EMPTY_MASK_CHOICES, reduce_elementwise
@@ -51,17 +50,6 @@ EmptyMask = Literal["raise", "zero", "nan"]
 _LOGZ_U_LOW = -30.0
 _LOGZ_U_HIGH = 30.0
 _LOGZ_NODES = 1201
-
-
-def _resolve_weight(mask: Tensor | None, weight: Tensor | None, like: Tensor) -> Tensor | None:
-    """Validate ``mask`` or ``weight`` (at most one of them) against the images ``like``."""
-    if mask is not None and weight is not None:
-        raise MaskError("pass either mask or weight, not both (a mask is a 0/1 weight), got both")
-    if mask is not None:
-        return check_weight(mask, like, "mask")
-    if weight is not None:
-        return check_weight(weight, like, "weight")
-    return None
 
 
 def _as_channel_param(value: float | Tensor, name: str, like: Tensor) -> float | Tensor:
@@ -235,7 +223,7 @@ def barron_loss(
     alpha_v = _as_channel_param(alpha, "alpha", generated)
     scale_v = _as_channel_param(scale, "scale", generated)
     _check_alpha_scale(alpha_v, scale_v)
-    w = _resolve_weight(mask, weight, generated)
+    w = check_mask_or_weight(mask, weight, generated)[0]
     elem = barron_rho(generated - target, alpha_v, scale_v)
     return reduce_elementwise(elem, reduction, w, empty, "mask" if mask is not None else "weight")
 
@@ -420,7 +408,7 @@ def _adaptive_nll(
     empty: str,
 ) -> Tensor:
     """Element-wise NLL and reduction; ``alpha`` (>= 0) and ``scale`` (> 0) already shaped and checked."""
-    w = _resolve_weight(mask, weight, generated)
+    w = check_mask_or_weight(mask, weight, generated)[0]
     elem = barron_rho(generated - target, alpha, scale) + torch.log(scale) + _log_partition(alpha)
     return reduce_elementwise(elem, reduction, w, empty, "mask" if mask is not None else "weight")
 
