@@ -675,7 +675,7 @@ def run(spec: StudySpec, *, on_row: Callable[[dict[str, Any]], None] | None = No
         >>> res = run(StudySpec(study="reconstruct", preset="tiny", out="/tmp/rl-doc", progress=False,
         ...                     report=False, workers=1))  # doctest: +SKIP
     """
-    from reconloss.train.distributed import get_rank, get_world_size
+    from reconloss.train.distributed import init_distributed
 
     t_start = time.perf_counter()
     plan = resolve(spec)
@@ -685,8 +685,12 @@ def run(spec: StudySpec, *, on_row: Callable[[dict[str, Any]], None] | None = No
     device = resolve_device_name(spec.device)
     out = Path(spec.out).expanduser()
     fingerprint = plan.fingerprint()
-    world = get_world_size() if os.environ.get("WORLD_SIZE") else 1
-    main = (get_rank() == 0) if world > 1 else True
+    # Under torchrun the group must exist before anything asks for ranks: every rank takes its
+    # share of the grid (spread_grid) and rank 0 alone writes the files.
+    world, main = 1, True
+    if int(os.environ.get("WORLD_SIZE") or 1) > 1:
+        info = init_distributed("gloo" if device == "cpu" else None)
+        world, main = info.world_size, info.rank == 0
     previous = _read_previous(out, fingerprint)
     images, skipped, data_info = load_images(plan.data, min_size=plan.patch_size)
     if not images:
