@@ -804,6 +804,7 @@ def run(spec: StudySpec, *, on_row: Callable[[dict[str, Any]], None] | None = No
             writer.flush()
 
     if not main:
+        _leave_group(world)
         return doc
     runs = writer.runs()
     claims, skipped_claims = evaluate_claims(runs)
@@ -824,7 +825,21 @@ def run(spec: StudySpec, *, on_row: Callable[[dict[str, Any]], None] | None = No
         this_inv["wall_s"] = time.perf_counter() - t_start
         metadata["timings"]["total_s"] = sum(float(i.get("wall_s") or 0.0) for i in invocations)
         writer.flush()
+    _leave_group(world)
     return doc
+
+
+def _leave_group(world: int) -> None:
+    """Under torchrun: wait until rank 0 has written everything, then leave the group together.
+
+    A rank that exits while its peer still holds the gloo group can abort in the group's
+    destructor, so every rank passes a barrier and destroys the group before returning.
+    """
+    import torch.distributed as dist
+
+    if world > 1 and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _make_report(out: Path) -> dict[str, Any]:
