@@ -427,6 +427,19 @@ def ms_ssim_min_size(win_size: int, scales: int) -> int:
     return (win_size - 1) * 2 ** (scales - 1) + 1
 
 
+def ms_ssim_max_scales(side: int, win_size: int = 11, limit: int = 5) -> int:
+    """Most MS-SSIM scales (up to ``limit``) an image of side ``side`` allows; 0 if not even one.
+
+    Example:
+        >>> ms_ssim_max_scales(32), ms_ssim_max_scales(64), ms_ssim_max_scales(161), ms_ssim_max_scales(8)
+        (2, 3, 5, 0)
+    """
+    fit = 0
+    while fit < limit and ms_ssim_min_size(win_size, fit + 1) <= side:
+        fit += 1
+    return fit
+
+
 def ms_ssim_weights(scales: int | None = None, weights: Sequence[float] | None = None) -> tuple[float, ...]:
     """Resolve the scale weights of MS-SSIM.
 

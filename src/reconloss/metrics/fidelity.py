@@ -47,6 +47,7 @@ from .._reduction import EMPTY_MASK_CHOICES, EmptyMask, per_image_mean
 from ._ssim import (
     Impl,
     crop_mask,
+    ms_ssim_max_scales,
     ms_ssim_min_size,
     ms_ssim_per_channel,
     ms_ssim_weights,
@@ -331,9 +332,7 @@ def _ms_ssim(
     need = ms_ssim_min_size(win_size, len(ws))
     side = min(int(output.shape[-2]), int(output.shape[-1]))
     if side < need:
-        fit = 0
-        while fit < 5 and ms_ssim_min_size(win_size, fit + 1) <= side:
-            fit += 1
+        fit = ms_ssim_max_scales(side, win_size)
         hint = (
             f"; pass scales={fit} (renormalised weights) for images this size"
             if fit >= 1

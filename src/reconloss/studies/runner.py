@@ -268,11 +268,6 @@ def _evaluate_outputs(prepared: PreparedTask, raw: torch.Tensor, model: torch.nn
     return metrics, shown
 
 
-def _ms_ssim_need(scales: int, win_size: int = 11) -> int:
-    """Smallest image side MS-SSIM with ``scales`` scales accepts: ``(win - 1) * 2**(scales - 1) + 1``."""
-    return (win_size - 1) * 2 ** (scales - 1) + 1
-
-
 def build_study_loss(spec: str, steps: int, patch_size: int) -> tuple[torch.nn.Module, list[str]]:
     """``build_loss(spec, steps)`` adapted to the studies' image patches.
 
@@ -287,6 +282,7 @@ def build_study_loss(spec: str, steps: int, patch_size: int) -> tuple[torch.nn.M
     Returns the module and a list of the adjustments made (recorded in the run's ``run_info``).
     """
     from reconloss.losses import build_loss
+    from reconloss.metrics._ssim import ms_ssim_max_scales
 
     notes: list[str] = []
     loss = build_loss(spec, total_steps=steps)
@@ -296,9 +292,7 @@ def build_study_loss(spec: str, steps: int, patch_size: int) -> tuple[torch.nn.M
         current = getattr(m, "scales") or 5
         if not isinstance(current, int):
             continue
-        fit_s = current
-        while fit_s > 1 and _ms_ssim_need(fit_s) > patch_size:
-            fit_s -= 1
+        fit_s = max(1, min(current, ms_ssim_max_scales(patch_size, getattr(m, "win_size", 11))))
         if fit_s != current:
             m.scales = fit_s
             notes.append(f"{name or type(m).__name__}: scales {current} -> {fit_s} for {patch_size}px patches")
