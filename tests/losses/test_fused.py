@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import pytest
@@ -193,8 +194,8 @@ def test_no_grad_forward_matches(kind, weighted, monkeypatch):
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("weighting", [None, "mask1", "maskC", "weight1", "weightC"])
 def test_fused_unchunked_matches_native(kind, reduction, weighting):
-    """Inputs up to CHUNK_FROM: L1 keeps its ``a - b`` buffer for backward; weighted MSE uses
-    aten's broadcasting MSE backward."""
+    """Inputs up to CHUNK_FROM are reduced in one piece; the weight enters the backward kernel
+    as its broadcast grad_output."""
     n, c, h, w = 2, 3, 9, 7
     x, y = torch.rand(n, c, h, w), torch.rand(n, c, h, w)
     kw = {}
@@ -217,7 +218,7 @@ def test_fused_unchunked_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda a, b: pixel.l1_loss(a, b, impl="fused"), (x, y))
 
 
-def test_fused_l1_second_backward_recomputes_the_buffer():
+def test_fused_second_backward_gives_the_same_gradient():
     x = torch.rand(2, 3, 4, 4, requires_grad=True)
     y = torch.rand(2, 3, 4, 4)
     m = torch.rand(2, 1, 4, 4)
@@ -254,3 +255,75 @@ def test_weight_value_errors_unchanged(impl, reduction, bad):
     for fn in (pixel.l1_loss, pixel.mse_loss, pixel.huber_loss):
         with pytest.raises(err, match=msg):
             fn(x, y, weight=w, impl=impl, reduction=reduction)
+
+
+# ---------------------------------------------------------------- kernels, scratch buffer, chunking
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_l1_gradient_is_the_sign_at_zero_and_tiny_differences(dtype):
+    """L1's backward is the smooth-L1 kernel with beta = the smallest normal number: 0 where
+    a == b, +-1 for every normal difference however small, like torch.sign."""
+    tiny = torch.finfo(dtype).tiny
+    y = torch.zeros(1, 1, 1, 6, dtype=dtype)
+    x = torch.tensor([[[[0.0, tiny, -tiny, 1e-30, -0.5, 3.0]]]], dtype=dtype, requires_grad=True)
+    pixel.l1_loss(x, y, impl="fused", reduction="sum").backward()
+    assert x.grad.tolist() == [[[[0.0, 1.0, -1.0, 1.0, -1.0, 1.0]]]]
+    x.grad = None
+    torch.nn.functional.l1_loss(x, y, reduction="sum").backward()
+    assert x.grad.tolist() == [[[[0.0, 1.0, -1.0, 1.0, -1.0, 1.0]]]]
+
+
+def test_fused_l1_forward_is_exact_abs_difference():
+    x, y = torch.randn(3, 3, 17, 19), torch.randn(3, 3, 17, 19)
+    x[0, 0, 0, :3] = torch.tensor([0.0, 1e-40, -1e-39])  # zero and subnormal differences
+    y[0, 0, 0, :3] = 0.0
+    got = pixel.l1_loss(x, y, impl="fused", reduction="sum")
+    torch.testing.assert_close(got, (x - y).abs().sum(), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("kind", list(FUNCS))
+@pytest.mark.parametrize("weighting", ["mask1", "weightC"])
+@pytest.mark.parametrize("chunk_from", [1500, 3000])  # 1 or 2 whole images per chunk (900 per image)
+def test_fused_weighted_whole_image_chunks(kind, weighting, chunk_from, monkeypatch):
+    """Weighted inputs above CHUNK_FROM are chunked by whole images when an image fits."""
+    monkeypatch.setattr(_fused, "CHUNK_FROM", chunk_from)
+    n, c, h, w = 5, 3, 15, 20  # 4500 elements: above CHUNK_FROM, 900 per image
+    x, y = torch.rand(n, c, h, w), torch.rand(n, c, h, w)
+    ch = 1 if weighting.endswith("1") else c
+    val = (torch.rand(n, ch, h, w) > 0.5) if weighting.startswith("mask") else torch.rand(n, ch, h, w)
+    for reduction in ("mean", "sum"):
+        kw = {weighting[:-1]: val, "reduction": reduction}
+        for g, wv in zip(_run(kind, "fused", x, y, **kw), _run(kind, "native", x, y, **kw)):
+            _close(g, wv)
+
+
+def test_scratch_buffer_is_reused_and_resized(monkeypatch):
+    monkeypatch.setattr(_fused, "_SCRATCH", threading.local())
+    x = torch.rand(2, 3, 64, 64)
+    first = _fused._scratch(100, x)
+    assert _fused._scratch(50, x).data_ptr() == first.data_ptr()  # reused, no allocation
+    bigger = _fused._scratch(1000, x)
+    assert bigger.numel() == 1000 and _fused._scratch(1000, x.double()).dtype == torch.float64
+
+
+@pytest.mark.parametrize("first_in_inference_mode", [True, False])
+def test_fused_works_in_and_out_of_inference_mode(first_in_inference_mode, monkeypatch):
+    monkeypatch.setattr(_fused, "_SCRATCH", threading.local())  # start without a buffer
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    want = torch.nn.functional.mse_loss(x, y)
+    order = [True, False] if first_in_inference_mode else [False, True]
+    for inference in order:
+        with torch.inference_mode(inference):
+            _close(pixel.mse_loss(x, y, impl="fused"), want)
+
+
+def test_fused_in_threads_uses_one_scratch_per_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    gen = torch.Generator().manual_seed(3)
+    pairs = [(torch.rand(4, 3, 40 + 8 * i, 40, generator=gen), torch.rand(4, 3, 40 + 8 * i, 40, generator=gen)) for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda p: pixel.l1_loss(*p, impl="fused"), pairs * 4))
+    for (x, y), g in zip(pairs * 4, got):
+        _close(g, torch.nn.functional.l1_loss(x, y))
