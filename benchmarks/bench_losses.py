@@ -46,7 +46,13 @@ def _time_once(fn: Callable[[], object]) -> float:
 
 
 def measure(contenders: dict[str, Callable[[], object]], rounds: int, reps: int) -> dict[str, float]:
-    """Median seconds per call of each contender; contenders interleaved round-robin."""
+    """Median seconds per call of each contender; contenders interleaved round-robin.
+
+    Each round times every contender ``reps`` times in a row and keeps the fastest ("hot":
+    the caches and the allocator hold what the previous call of the same contender left);
+    with ``reps=1`` every call follows a different contender ("cold": first-touch page faults
+    and cache misses count, closer to a loss called once per training step).
+    """
     for fn in contenders.values():  # warm up
         fn()
     samples: dict[str, list[float]] = {k: [] for k in contenders}
@@ -85,6 +91,13 @@ def _native(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if kind == "smooth_l1":
         return F.smooth_l1_loss
     return lambda a, b: torch.sqrt((a - b) ** 2 + 1e-6).mean()
+
+
+def _ours(kind: str, impl: str = "auto") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    fn = pixel.__dict__[{"l1": "l1_loss", "l2": "mse_loss"}.get(kind, f"{kind}_loss")]
+    if kind == "charbonnier":
+        return lambda x, y: fn(x, y, eps=1e-3, impl=impl)
+    return lambda x, y: fn(x, y, impl=impl)
 
 
 def _kornia(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
@@ -141,11 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {size_text} float32 ({numel * 4 / 2**20:.0f} MiB per tensor) loadavg={os.getloadavg()[0]:.2f}")
 
         # Pixel losses (each round also times the plain passes "sub" and "sub2" as baselines).
+        # "ours" is the default impl='auto'; "fused" forces impl='fused' (it differs from auto
+        # only for unweighted L2/Huber/smooth L1 below LIGHT_FUSED_FROM, where auto is native).
         print(f"{'loss':<12}{'fwd/native':>11}{'fwd/sub':>9}{'fb/native':>11}{'fb/sub2':>9}{'fb/kornia':>11}"
-              f"{'fwd ms':>9}{'fb ms':>9}")
+              f"{'fused fb/nat':>13}{'cold fb/nat':>12}{'fwd ms':>9}{'fb ms':>9}")
         for kind in PIXEL:
-            ours_f = pixel.__dict__[{"l1": "l1_loss", "l2": "mse_loss"}.get(kind, f"{kind}_loss")]
-            ours = ours_f if kind != "charbonnier" else (lambda x, y: pixel.charbonnier_loss(x, y, eps=1e-3))
+            ours = _ours(kind)
             nat = _native(kind)
             cont = {
                 "ours_f": _fwd(ours, ad, b),
@@ -154,14 +168,18 @@ def main(argv: list[str] | None = None) -> int:
                 "ours_fb": _fb(ours, a, b),
                 "nat_fb": _fb(nat, a, b),
                 "sub2": lambda: (torch.sub(ad, b), torch.sub(ad, b)),
+                "fused_fb": _fb(_ours(kind, impl="fused"), a, b),
             }
             kor = _kornia(kind)
             if kor is not None:
                 cont["kornia_fb"] = _fb(kor, a, b)
             t = measure(cont, args.rounds, reps)
+            # Cold: one call per contender per round, more rounds (single calls are noisier).
+            cold = measure({"ours_fb": cont["ours_fb"], "nat_fb": cont["nat_fb"]}, 3 * args.rounds, 1)
             kr = f"{t['ours_fb'] / t['kornia_fb']:>11.2f}" if "kornia_fb" in t else f"{'-':>11}"
             print(f"{kind:<12}{t['ours_f'] / t['nat_f']:>11.2f}{t['ours_f'] / t['sub']:>9.2f}"
                   f"{t['ours_fb'] / t['nat_fb']:>11.2f}{t['ours_fb'] / t['sub2']:>9.2f}{kr}"
+                  f"{t['fused_fb'] / t['nat_fb']:>13.2f}{cold['ours_fb'] / cold['nat_fb']:>12.2f}"
                   f"{t['ours_f'] * 1e3:>9.3f}{t['ours_fb'] * 1e3:>9.3f}")
 
         # Bandwidth: our L1 forward reads 2 tensors; the plain sub reads 2 and writes 1.

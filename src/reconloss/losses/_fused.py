@@ -63,10 +63,11 @@ IMPLS = ("auto", "native", "fused", "compiled")
 #: a few microseconds, is then a visible fraction of the loss).
 FUSED_MIN_NUMEL = 1 << 14
 #: Unweighted MSE/Huber/smooth L1 go fused under ``'auto'`` only above this many elements
-#: (32 MiB of float32: glibc serves larger temporaries with fresh mmap pages, whose faults
-#: the fused forward avoids; below it native reuses its heap memory and is faster: measured
-#: 1.24-1.50x native fwd+bwd for the fused path at 16x3x256x256, 0.46-0.72x at 4x3x1024x1024).
-LIGHT_FUSED_FROM = 1 << 23
+#: (8 MiB of float32). Their native backward is one kernel already, so the fused path saves
+#: only the forward's temporary, and below this size the Python Function's fixed cost
+#: (~50 us) eats that: measured fused/native fwd+bwd 1.03-1.39 at 16x3x128x128, 0.71-1.02 at
+#: 8x3x256x256, 0.44-1.02 (median 0.74) at 16x3x256x256, 0.30-0.51 at 4x3x1024x1024.
+LIGHT_FUSED_FROM = 1 << 21
 
 _FUSED_DTYPES = (torch.float32, torch.float64)
 
