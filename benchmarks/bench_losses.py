@@ -9,11 +9,17 @@ baselines timed in the same process, interleaved round-robin:
   (forward+backward needs at least a forward read and a gradient write);
 - kornia's loss where one exists, pytorch_msssim for ssim/ms_ssim.
 
+Columns: ``fwd`` under ``torch.no_grad()``, ``fb`` forward+backward; ``fused fb/nat`` forces
+``impl='fused'`` (``auto`` keeps small unweighted L2/Huber/smooth L1 native); ``cold fb/nat``
+times one call per contender per round (no repeats, so first-touch page faults and cache
+misses count), the rest keep the fastest of a few repeats per round.
+
 Usage::
 
     python benchmarks/bench_losses.py            # default sizes, < 3 min on 2 threads
     python benchmarks/bench_losses.py --quick    # one small size, few rounds
     python benchmarks/bench_losses.py --sizes 16x3x256x256 --rounds 7
+    python benchmarks/bench_losses.py --compiled  # adds torch.compile (first calls compile)
 """
 
 from __future__ import annotations
@@ -134,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (median reported)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one small size, 3 rounds")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also time impl='compiled' (torch.compile; prints each first-call compile time)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.rounds = ["32x3x64x64"], 3
@@ -173,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
             kor = _kornia(kind)
             if kor is not None:
                 cont["kornia_fb"] = _fb(kor, a, b)
+            compile_s = None
+            if args.compiled:
+                comp = _fb(_ours(kind, impl="compiled"), a, b)
+                compile_s = _time_once(comp)  # the first call compiles (a disk cache may shorten it)
+                cont["compiled_fb"] = comp
             t = measure(cont, args.rounds, reps)
             # Cold: one call per contender per round, more rounds (single calls are noisier).
             cold = measure({"ours_fb": cont["ours_fb"], "nat_fb": cont["nat_fb"]}, 3 * args.rounds, 1)
@@ -181,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{t['ours_fb'] / t['nat_fb']:>11.2f}{t['ours_fb'] / t['sub2']:>9.2f}{kr}"
                   f"{t['fused_fb'] / t['nat_fb']:>13.2f}{cold['ours_fb'] / cold['nat_fb']:>12.2f}"
                   f"{t['ours_f'] * 1e3:>9.3f}{t['ours_fb'] * 1e3:>9.3f}")
+            if compile_s is not None:
+                print(f"{'':<12}compiled fb/native {t['compiled_fb'] / t['nat_fb']:.2f}, fused fb/compiled "
+                      f"{t['fused_fb'] / t['compiled_fb']:.2f}; first compiled call {compile_s:.1f} s")
 
         # Bandwidth: our L1 forward reads 2 tensors; the plain sub reads 2 and writes 1.
         t = measure({"l1": _fwd(pixel.l1_loss, ad, b), "sub": lambda: torch.sub(ad, b)}, args.rounds, reps)

@@ -227,13 +227,13 @@ def _gradient(kind: str, gout: Tensor, a: Tensor, b: Tensor, param: float, red: 
     n = flat.numel()
     k = n if n <= CHUNK_FROM else CHUNK
     buf = _scratch(min(k, n), a)
-    eps2 = param * param
+    eps2 = torch.tensor(param * param, dtype=a.dtype)
     if red == 1:
         gout = gout / n
     scalar = gout.ndim == 0  # fold the scale into each chunk while it is in cache
     for i in range(0, n, k):
         dc = flat[i : i + k]
-        den = torch.mul(dc, dc, out=buf[: dc.numel()]).add_(eps2).sqrt_()
+        den = torch.addcmul(eps2, dc, dc, out=buf[: dc.numel()]).sqrt_()  # eps^2 + d*d
         dc.div_(den)
         if scalar:
             dc.mul_(gout)
