@@ -167,6 +167,21 @@ def test_compiled_matches_native():  # compiles for ~20 s on a loaded 2-core CPU
         v.backward()
 
 
+@pytest.mark.slow
+def test_compiled_every_kind_and_size_stays_compiled(caplog):  # ~30 s of compiling
+    """One shared compiled function hit TorchDynamo's recompile limit (8 variants per code
+    object) after a few kinds and sizes, and then silently ran eager."""
+    caplog.set_level("WARNING", logger="torch._dynamo")
+    for shape in ((2, 3, 16, 16), (4, 3, 16, 16), (3, 3, 24, 20), (5, 3, 32, 32)):
+        for kind, fn in FUNCS.items():
+            x = torch.rand(shape, requires_grad=True)
+            y = torch.rand(shape)
+            v = fn(x, y, impl="compiled", **PARAMS.get(kind, {}))
+            v.backward()
+            _close(v.detach(), fn(x, y, impl="native", **PARAMS.get(kind, {})))
+    assert not [r for r in caplog.records if "recompile" in r.getMessage()]
+
+
 def test_learned_weight_gets_its_gradient():
     x = torch.rand(2, 3, 8, 8, requires_grad=True)
     y = torch.rand(2, 3, 8, 8)
