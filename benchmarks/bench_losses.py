@@ -62,8 +62,12 @@ def measure(contenders: dict[str, Callable[[], object]], rounds: int, reps: int)
     for fn in contenders.values():  # warm up
         fn()
     samples: dict[str, list[float]] = {k: [] for k in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
+    names = list(contenders)
+    for r in range(rounds):
+        # Rotate the order every round: a contender's time depends on what ran just before it
+        # (what the allocator and the caches hold), and no contender should always follow the same one.
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = contenders[name]
             samples[name].append(min(_time_once(fn) for _ in range(reps)))
     return {k: statistics.median(v) for k, v in samples.items()}
 
@@ -137,7 +141,7 @@ OTHERS = ("ssim", "ms_ssim", "mix", "barron", "gradient", "frequency")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=list(DEFAULT_SIZES), help="NxCxHxW sizes")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (median reported)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median reported)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one small size, 3 rounds")
     parser.add_argument("--compiled", action="store_true",
