@@ -221,12 +221,17 @@ def main(argv: list[str] | None = None) -> int:
             "l2_mask": _fb(lambda x, y: pixel.mse_loss(x, y, mask=m), a, b),
             "l2_weight": _fb(lambda x, y: pixel.mse_loss(x, y, weight=wt), a, b),
             "l1_boolidx": _fb(lambda x, y: F.l1_loss(x[mfull], y[mfull]), a, b),
+            # The eager masked mean most code writes: element-wise loss, times the mask, sum.
+            "l1_mask_eager": _fb(lambda x, y: (F.l1_loss(x, y, reduction="none") * m).sum() / (m.sum() * x.shape[1]), a, b),
+            "l2_mask_eager": _fb(lambda x, y: (F.mse_loss(x, y, reduction="none") * m).sum() / (m.sum() * x.shape[1]), a, b),
         }
         t = measure(cont, args.rounds, reps)
         print(f"masked fwd+bwd vs our unmasked: L1 mask {t['l1_mask'] / t['l1']:.2f}, L1 weight "
               f"{t['l1_weight'] / t['l1']:.2f}, L2 mask {t['l2_mask'] / t['l2']:.2f}, L2 weight "
               f"{t['l2_weight'] / t['l2']:.2f}; boolean-index L1 {t['l1_boolidx'] / t['l1']:.2f}x our unmasked "
               f"({t['l1_boolidx'] / t['l1_mask']:.2f}x our masked)")
+        print(f"our masked vs the eager masked formula (e * m).sum() / (m.sum() * C): L1 "
+              f"{t['l1_mask'] / t['l1_mask_eager']:.2f}, L2 {t['l2_mask'] / t['l2_mask_eager']:.2f}")
 
         # Other registered losses, when their modules import.
         if numel <= 32 * 3 * 64 * 64:  # the other losses are slow at large sizes; one size keeps the run short
