@@ -342,3 +342,24 @@ def test_fused_in_threads_uses_one_scratch_per_thread():
         got = list(pool.map(lambda p: pixel.l1_loss(*p, impl="fused"), pairs * 4))
     for (x, y), g in zip(pairs * 4, got):
         _close(g, torch.nn.functional.l1_loss(x, y))
+
+
+@pytest.mark.parametrize("keep_roots_upto", [0, 1 << 23])  # recompute the roots / keep them
+@pytest.mark.parametrize("chunked", [False, True])
+def test_fused_charbonnier_both_backward_paths(keep_roots_upto, chunked, monkeypatch):
+    monkeypatch.setattr(_fused, "CHARBONNIER_KEEP_ROOTS_UPTO", keep_roots_upto)
+    if chunked:
+        monkeypatch.setattr(_fused, "CHUNK", 1000)
+        monkeypatch.setattr(_fused, "CHUNK_FROM", 0)
+    x, y = torch.rand(3, 3, 20, 30), torch.rand(3, 3, 20, 30)
+    for reduction in ("mean", "sum"):
+        for g, wv in zip(_run("charbonnier", "fused", x, y, reduction=reduction), _run("charbonnier", "native", x, y, reduction=reduction)):
+            _close(g, wv)
+    a = x.clone().requires_grad_()
+    loss = pixel.charbonnier_loss(a, y, impl="fused", eps=1e-2)
+    (g1,) = torch.autograd.grad(loss, a, retain_graph=True)
+    (g2,) = torch.autograd.grad(loss, a)
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    xd = x[:1, :1, :3, :4].double().requires_grad_()
+    yd = y[:1, :1, :3, :4].double()
+    assert torch.autograd.gradcheck(lambda t: pixel.charbonnier_loss(t, yd, impl="fused", eps=1e-2), (xd,))

@@ -248,11 +248,44 @@ def _gradient(kind: str, gout: Tensor, a: Tensor, b: Tensor, param: float, red: 
     return out if scalar else out.mul_(gout)
 
 
+#: Unweighted Charbonnier inputs up to this many elements keep the forward's roots
+#: ``sqrt(d^2 + eps^2)`` (one image-sized buffer) for the backward, which then needs no second
+#: square root: fwd+bwd measured 22% faster at 32x3x64x64 and 12% at 16x3x256x256, but 1.46x
+#: slower at 4x3x1024x1024, where the extra 48 MiB buffer is paid for in page faults.
+CHARBONNIER_KEEP_ROOTS_UPTO = 1 << 23
+
+
+def _charbonnier_roots(a: Tensor, b: Tensor, eps: float, roots: Tensor) -> Tensor:
+    """Fill ``roots`` with ``sqrt((a - b)^2 + eps^2)`` and return its sum (chunk by chunk)."""
+    fa, fb, fr = a.view(-1), b.view(-1), roots.view(-1)
+    n = fa.numel()
+    k = n if n <= CHUNK_FROM else CHUNK
+    parts = [
+        _elementwise_into("charbonnier", fa[i : i + k], fb[i : i + k], eps, fr[i : i + k]).sum() for i in range(0, n, k)
+    ]
+    return parts[0] if len(parts) == 1 else torch.stack(parts).sum()
+
+
+def _charbonnier_gradient_from_roots(gout: Tensor, a: Tensor, b: Tensor, roots: Tensor, red: int) -> Tensor:
+    """``gout * (a - b) / roots`` in one fresh buffer (``gout`` 0-dim), chunk by chunk."""
+    out = torch.empty_like(a)
+    fa, fb, fr, fo = a.view(-1), b.view(-1), roots.view(-1), out.view(-1)
+    n = fa.numel()
+    k = n if n <= CHUNK_FROM else CHUNK
+    if red == 1:
+        gout = gout / n
+    for i in range(0, n, k):
+        torch.sub(fa[i : i + k], fb[i : i + k], out=fo[i : i + k]).div_(fr[i : i + k]).mul_(gout)
+    return out
+
+
 class _Fused(torch.autograd.Function):
     """Mean/sum of a pixel loss, optionally weighted: scratch-buffer forward, one-kernel backward.
 
     Forward allocates no image-sized buffer (the element-wise loss goes through the scratch
-    buffer, chunk by chunk); backward allocates one, the gradient, written by one aten kernel.
+    buffer, chunk by chunk), except unweighted Charbonnier up to
+    :data:`CHARBONNIER_KEEP_ROOTS_UPTO` elements, which keeps its roots for the backward;
+    backward allocates one, the gradient, written by one aten kernel.
     The target's gradient is its negation, built only when the target requires grad.
     Unweighted means pass ``reduction='mean'`` to the kernel, so MSE, Huber and smooth L1
     gradients are bit-identical to native.
@@ -262,6 +295,10 @@ class _Fused(torch.autograd.Function):
     def forward(ctx: Any, a: Tensor, b: Tensor, w: Tensor | None, kind: str, param: float, scale: float, red: int) -> Tensor:
         ctx.save_for_backward(a, b, w)
         ctx.kind, ctx.param, ctx.scale, ctx.red = kind, param, scale, red
+        ctx.roots = None
+        if kind == "charbonnier" and w is None and a.numel() <= CHARBONNIER_KEEP_ROOTS_UPTO:
+            ctx.roots = torch.empty_like(a)
+            return _charbonnier_roots(a, b, param, ctx.roots) * scale
         return _chunked_sum(kind, a, b, param, w) * scale
 
     @staticmethod
@@ -272,7 +309,10 @@ class _Fused(torch.autograd.Function):
             gout = g
         else:
             gout = g * ctx.scale if w is None else w * (g * ctx.scale)
-        grad = _gradient(ctx.kind, gout, a, b, ctx.param, ctx.red)
+        if ctx.roots is not None:
+            grad = _charbonnier_gradient_from_roots(gout, a, b, ctx.roots, ctx.red)
+        else:
+            grad = _gradient(ctx.kind, gout, a, b, ctx.param, ctx.red)
         target_grad = torch.neg(grad) if ctx.needs_input_grad[1] else None
         return (grad if ctx.needs_input_grad[0] else None), target_grad, None, None, None, None, None
 
