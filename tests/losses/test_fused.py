@@ -111,8 +111,11 @@ def test_auto_policy():
     assert _fused.choose_impl("auto", "mean", big, big) == "fused"
     assert _fused.choose_impl("auto", "mean", big, big, "mse") == "native"
     assert _fused.choose_impl("auto", "mean", big, big, "mse", weighted=True) == "fused"
-    huge = torch.empty(_fused.LIGHT_FUSED_FROM + 1)
-    assert _fused.choose_impl("auto", "mean", huge, huge, "huber") == "fused"
+    light = torch.empty(_fused.LIGHT_FUSED_FROM)
+    assert _fused.choose_impl("auto", "mean", light, light, "huber") == "fused"
+    assert _fused.choose_impl("auto", "mean", light, light, "mse") == "native"
+    huge = torch.empty(_fused.MSE_FUSED_FROM)
+    assert _fused.choose_impl("auto", "mean", huge, huge, "mse") == "fused"
     assert _fused.choose_impl("auto", "mean", small, small) == "native"
     assert _fused.choose_impl("auto", "none", big, big) == "native"
     assert _fused.choose_impl("auto", "sum", big.half(), big.half()) == "native"

@@ -34,8 +34,8 @@ requiring grad) the same reduction runs without the Function. A weight that requ
   inputs, non-CPU devices (the design targets CPU allocation costs; GPUs have a caching
   allocator, and the fused path is unmeasured there) and small inputs; fused for L1,
   Charbonnier and every masked/weighted loss from :data:`FUSED_MIN_NUMEL` elements, for
-  unweighted MSE/Huber/smooth L1 (whose native backward is already one kernel) from
-  :data:`LIGHT_FUSED_FROM` elements.
+  unweighted Huber/smooth L1 (whose native backward is already one kernel) from
+  :data:`LIGHT_FUSED_FROM` elements, for unweighted MSE from :data:`MSE_FUSED_FROM`.
 - ``'compiled'``: :func:`torch.compile` of the eager formula (unweighted; weighted calls use
   the fused path), falling back (with one warning) to ``'fused'`` when no compiler works.
   Never picked by ``'auto'``: its first call compiles for ~11 s on the 2-core test machine (~3 s
@@ -67,14 +67,17 @@ IMPLS = ("auto", "native", "fused", "compiled")
 #: 1.19 / 1.11 / 1.01 / 0.89 at 98k / 135k / 197k / 295k; masked L2 better native at 197k, 1.8x
 #: better fused at 393k.
 FUSED_MIN_NUMEL = 1 << 18
-#: Unweighted MSE/Huber/smooth L1 go fused under ``'auto'`` only above this many elements
-#: (8 MiB of float32). Their native backward is one kernel already, so the fused path saves
-#: only the forward's temporary, and below this size the Python Function's fixed cost
-#: (~50 us) eats that: measured fused/native fwd+bwd 1.03-1.39 at 16x3x128x128, 0.71-1.02 at
-#: 8x3x256x256, 0.33-1.44 over ten runs at 16x3x256x256 (bimodal: glibc sometimes reuses
-#: native's temporaries; medians L2 ~1.1, Huber 0.94, smooth L1 0.88), 0.70 at 8x3x512x512,
-#: ~0.6 at 4x3x1024x1024.
+#: Unweighted Huber/smooth L1 go fused under ``'auto'`` only from this many elements (8 MiB of
+#: float32), unweighted MSE only from :data:`MSE_FUSED_FROM`. Their native backward is one
+#: kernel already, so the fused path saves only the forward's temporary, and the Python
+#: Function's fixed cost (~50 us) eats that on small inputs: fused/native fwd+bwd measured
+#: 1.03-1.39 at 16x3x128x128, 0.71-1.02 at 8x3x256x256; at 16x3x256x256 bimodal from one
+#: process to the next (glibc sometimes reuses native's temporaries), over 13 runs Huber
+#: 0.68-1.44 (median 0.96), smooth L1 0.45-1.13 (0.88), MSE 0.33-1.25 (1.10: MSE's native
+#: forward is the cheapest, one fused kernel and a sum); ~0.6 at 4x3x1024x1024 for all three.
 LIGHT_FUSED_FROM = 1 << 21
+#: Unweighted MSE goes fused under ``'auto'`` from this many elements (32 MiB of float32).
+MSE_FUSED_FROM = 1 << 23
 
 _FUSED_DTYPES = (torch.float32, torch.float64)
 
@@ -92,14 +95,19 @@ def choose_impl(
 
     ``'auto'``: L1 and Charbonnier (whose native forms allocate several image-sized
     temporaries) and every weighted loss go fused from :data:`FUSED_MIN_NUMEL` elements;
-    unweighted MSE/Huber/smooth L1, whose native backward is already one kernel, only above
-    :data:`LIGHT_FUSED_FROM` elements, where skipping the forward's temporary pays.
+    unweighted Huber/smooth L1, whose native backward is already one kernel, only from
+    :data:`LIGHT_FUSED_FROM` elements and unweighted MSE from :data:`MSE_FUSED_FROM`, where
+    skipping the forward's temporary pays.
     """
     if reduction == "none" or impl == "native" or weight_requires_grad:
         return "native"  # the Functions give no gradient to a learned weight
     if impl == "auto":
         # Cheapest test first: most small calls end here.
-        if generated.numel() < (LIGHT_FUSED_FROM + 1 if kind in _LIGHT and not weighted else FUSED_MIN_NUMEL):
+        if weighted or kind not in _LIGHT:
+            limit = FUSED_MIN_NUMEL
+        else:
+            limit = MSE_FUSED_FROM if kind == "mse" else LIGHT_FUSED_FROM
+        if generated.numel() < limit:
             return "native"
         if generated.device.type != "cpu":
             return "native"  # designed against CPU page faults; not measured on accelerators
