@@ -39,8 +39,8 @@ requiring grad) the same reduction runs without the Function. A weight that requ
 - ``'compiled'``: :func:`torch.compile` of the eager formula (unweighted; weighted calls use
   the fused path), falling back (with one warning) to ``'fused'`` when no compiler works.
   Never picked by ``'auto'``: its first call compiles for ~11 s on the 2-core test machine (~3 s
-  with Inductor's disk cache warm). As fast as the fused path, except for Charbonnier (1.6-2.6x
-  faster: the compiler fuses its sqrt and division into one loop).
+  with Inductor's disk cache warm). About as fast as the fused path, except for Charbonnier
+  (1.35-2.6x faster: the compiler fuses its sqrt and division into one loop).
 """
 
 from __future__ import annotations
