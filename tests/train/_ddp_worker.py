@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
-from reconloss.train import TrainConfig, fit, init_distributed, is_main_process, spread_grid
+from reconloss.train import TrainConfig, fit, init_distributed, is_main_process, leave_group, spread_grid
 
 from ._helpers import AdaptiveLaplace, TinyNet, make_task, simple_eval
 
@@ -45,5 +44,4 @@ def worker(rank: int, world: int, port: int, root: str) -> None:
         (out / "grid.json").write_text(json.dumps(results))
     elif results is not None:
         raise RuntimeError("non-zero rank got grid results")
-    dist.barrier()
-    dist.destroy_process_group()
+    leave_group()

@@ -62,6 +62,15 @@ def test_two_ranks_match_one_process_and_grid(tmp_path: Path) -> None:
         assert a["mae"] == pytest.approx(b["mae"], rel=1e-6)
 
 
+def test_leave_group_without_a_group_does_nothing() -> None:
+    from reconloss.train import leave_group
+
+    assert not (dist.is_available() and dist.is_initialized())
+    t0 = time.monotonic()
+    leave_group()  # no barrier, no destroy, no settling sleep: nothing to leave
+    assert time.monotonic() - t0 < 0.1
+
+
 def test_local_spread_grid_and_main_process() -> None:
     assert is_main_process()
     assert spread_grid(["a", "b"], lambda j: {"j": j}) == [{"j": "a"}, {"j": "b"}]

@@ -824,16 +824,13 @@ def run(spec: StudySpec, *, on_row: Callable[[dict[str, Any]], None] | None = No
 
 
 def _leave_group(world: int) -> None:
-    """Under torchrun: wait until rank 0 has written everything, then leave the group together.
+    """Under torchrun: wait until rank 0 has written everything, then leave the group together
+    (see :func:`reconloss.train.leave_group`: a rank that exits while gloo threads still hold
+    tensors of the last collectives can abort during interpreter shutdown)."""
+    if world > 1:
+        from ..train.distributed import leave_group
 
-    A rank that exits while its peer still holds the gloo group can abort in the group's
-    destructor, so every rank passes a barrier and destroys the group before returning.
-    """
-    import torch.distributed as dist
-
-    if world > 1 and dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+        leave_group()
 
 
 def _make_report(out: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ Example:
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, add_dataclass_arguments, config_diff, config_hash, dataclass_from_args
-from .distributed import init_distributed, is_main_process, spread_grid
+from .distributed import init_distributed, is_main_process, leave_group, spread_grid
 from .loop import FitResult, NonFiniteLossError, evaluate_task, fit, resolve_device
 from .task import TensorTask
 
@@ -27,6 +27,7 @@ __all__ = [
     "NonFiniteLossError",
     "spread_grid",
     "init_distributed",
+    "leave_group",
     "is_main_process",
     "add_dataclass_arguments",
     "dataclass_from_args",

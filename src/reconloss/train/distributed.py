@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -39,6 +41,7 @@ __all__ = [
     "get_rank",
     "get_world_size",
     "barrier",
+    "leave_group",
     "spread_grid",
     "in_grid",
 ]
@@ -132,6 +135,27 @@ def barrier() -> None:
     """``dist.barrier()`` when a multi-rank group is active, else nothing."""
     if is_distributed():
         dist.barrier()
+
+
+def leave_group(settle_s: float = 0.2) -> None:
+    """End a multi-rank run cleanly: wait for every rank, destroy the group, let it settle.
+
+    Call it once at the end of a ``torchrun`` script (``reconloss study`` does). Without it a
+    rank can abort with ``terminate called without an active exception`` while the
+    interpreter shuts down: ``DistributedDataParallel`` leaves references to the process group
+    behind (measured: 10 extra references after the wrapper is gone, torch 2.13), so the group
+    outlives ``destroy_process_group`` and its gloo worker threads can still be releasing the
+    tensors of the last collectives when Python finalizes; a thread that needs the GIL then
+    cannot get it, and the process aborts (1 run in 6-60 of the DDP test on the 2-core VM).
+    Sleeping ``settle_s`` seconds with the GIL released lets those threads finish first.
+    Without an initialised group this does nothing.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()  # drop unreachable DDP wrappers while the interpreter is fully alive
+    dist.barrier()
+    dist.destroy_process_group()
+    time.sleep(settle_s)
 
 
 def in_grid() -> bool:
