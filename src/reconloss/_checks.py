@@ -51,6 +51,7 @@ __all__ = [
     "check_mask_or_weight",
     "check_min_size",
     "check_param",
+    "check_int",
     "check_choice",
     "REDUCTIONS",
 ]
@@ -332,6 +333,15 @@ def check_param(
         op = "<=" if high_inclusive else "<"
         raise ParameterError(f"{name} must be {op} {high:g}, got {v:g}")
     return v
+
+
+def check_int(value: Any, name: str, low: int) -> int:
+    """Check that ``value`` is an ``int`` (not a bool) and at least ``low``; return it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputTypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ParameterError(f"{name} must be >= {low}, got {value}")
+    return value
 
 
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:

@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from reconloss._checks import InputTypeError, ParameterError, ShapeError, check_choice, check_param, check_tensor
+from reconloss._checks import InputTypeError, ParameterError, ShapeError, check_choice, check_int, check_param, check_tensor
 
 __all__ = ["HoleKind", "inject_outliers", "hole_masks", "apply_holes", "add_noise"]
 
@@ -31,14 +31,6 @@ def _rand(n: int, generator: torch.Generator | None) -> Tensor:
     if generator is not None and generator.device.type != "cpu":
         return torch.rand(n, generator=generator, device=generator.device, dtype=torch.float64).cpu()
     return torch.rand(n, generator=generator, dtype=torch.float64)
-
-
-def _check_int(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputTypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ParameterError(f"{name} must be >= {low}, got {value}")
-    return value
 
 
 def inject_outliers(
@@ -94,8 +86,8 @@ def inject_outliers(
     check_tensor(images, "images", ndim=4, finite=False)
     _check_generator(generator)
     value = check_param(value, "value")
-    margin = _check_int(margin, "margin", 0)
-    min_distance = _check_int(min_distance, "min_distance", 0)
+    margin = check_int(margin, "margin", 0)
+    min_distance = check_int(min_distance, "min_distance", 0)
     options = (("rate", rate), ("positions", positions), ("count_per_image", count_per_image))
     chosen = [k for k, v in options if v is not None]
     if len(chosen) != 1:
@@ -129,7 +121,7 @@ def inject_outliers(
             rate_f = check_param(rate, "rate", low=0.0, high=1.0, low_inclusive=False)
             k = max(1, round(rate_f * h * w))
         else:
-            k = _check_int(count_per_image, "count_per_image", 1)
+            k = check_int(count_per_image, "count_per_image", 1)
         if k > interior:
             raise ParameterError(
                 f"cannot place {k} outliers per image in the {interior} pixels at least margin={margin} from the border"
@@ -217,8 +209,8 @@ def hole_masks(
         >>> m.shape, bool(((m.mean((1, 2, 3)) >= 0.1) & (m.mean((1, 2, 3)) <= 0.3)).all())
         (torch.Size([4, 1, 32, 32]), True)
     """
-    n = _check_int(n, "n", 1)
-    size = _check_int(size, "size", 2)
+    n = check_int(n, "n", 1)
+    size = check_int(size, "size", 2)
     check_choice(kind, "kind", _HOLE_KINDS)
     _check_generator(generator)
     if not isinstance(area, (tuple, list)) or len(area) != 2:

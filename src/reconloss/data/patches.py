@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from reconloss._checks import InputTypeError, ParameterError, ShapeError, check_param
+from reconloss._checks import InputTypeError, ParameterError, ShapeError, check_int, check_param
 from reconloss.data.records import ImageRecord
 
 __all__ = ["PatchSplit", "make_patches", "split_sources"]
@@ -61,14 +61,6 @@ class PatchSplit:
     def test_images(self) -> list[str]:
         """Sorted distinct test source names."""
         return sorted(set(self.test_sources))
-
-
-def _check_int(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputTypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ParameterError(f"{name} must be >= {low}, got {value}")
-    return value
 
 
 def _as_records(images: Sequence[ImageRecord] | Sequence[Tensor]) -> list[ImageRecord]:
@@ -113,7 +105,7 @@ def split_sources(n_images: int, test_fraction: float, split_seed: int) -> tuple
     Returns:
         ``(train_indices, test_indices)``, each sorted, disjoint, both non-empty.
     """
-    _check_int(n_images, "n_images", 2)
+    check_int(n_images, "n_images", 2)
     n_test = min(max(1, round(n_images * test_fraction)), n_images - 1)
     g = torch.Generator().manual_seed(int(split_seed))
     perm = torch.randperm(n_images, generator=g).tolist()
@@ -187,13 +179,13 @@ def make_patches(
         set()
     """
     records = _as_records(images)
-    p = _check_int(patch_size, "patch_size", 1)
-    n_train = _check_int(n_train, "n_train", 1)
-    seed = _check_int(seed, "seed", 0)
+    p = check_int(patch_size, "patch_size", 1)
+    n_train = check_int(n_train, "n_train", 1)
+    seed = check_int(seed, "seed", 0)
     frac = check_param(test_fraction, "test_fraction", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-    stride = p if test_stride is None else _check_int(test_stride, "test_stride", 1)
-    cap = None if max_test is None else _check_int(max_test, "max_test", 1)
-    sseed = seed if split_seed is None else _check_int(split_seed, "split_seed", 0)
+    stride = p if test_stride is None else check_int(test_stride, "test_stride", 1)
+    cap = None if max_test is None else check_int(max_test, "max_test", 1)
+    sseed = seed if split_seed is None else check_int(split_seed, "split_seed", 0)
 
     for r in records:
         h, w = int(r.image.shape[1]), int(r.image.shape[2])
