@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._reduction import masked_mean_denominator
+from .._reduction import masked_mean_denominator, weight_denominator
 
 __all__ = ["Impl", "PixelKind", "IMPLS", "FUSED_MIN_NUMEL", "choose_impl", "fused_loss", "compiled_loss"]
 
@@ -325,17 +325,13 @@ class _Fused(torch.autograd.Function):
         return (grad if ctx.needs_input_grad[0] else None), target_grad, None, None, None, None, None
 
 
-def _scale(
-    reduction: str, numel: int, w: Tensor | None, channels: int, empty: str, name: str, dtype: torch.dtype
-) -> float:
+def _scale(reduction: str, numel: int, w: Tensor | None, channels: int, empty: str, name: str) -> float:
     """Factor turning the (weighted) sum into the requested reduction."""
     if reduction == "sum":
         return 1.0
     if w is None:
         return 1.0 / numel
-    denom = w.sum().item()
-    if w.shape[1] == 1:
-        denom *= channels
+    denom = float(weight_denominator(w, channels))
     if denom == 0.0:
         masked_mean_denominator(w, channels, empty, name)  # raises the empty-mask error when asked to
         return 0.0 if empty == "zero" else float("nan")
@@ -353,12 +349,10 @@ def fused_loss(
     weight_name: str = "mask",
 ) -> Tensor:
     """Fused mean/sum of a pixel loss on validated inputs (``weight`` already checked)."""
-    if kind == "smooth_l1" and param == 0.0:
-        kind = "l1"  # as torch: beta = 0 is exactly L1
     channels = generated.shape[1] if generated.ndim > 1 else 1
     if weight is not None:
         weight = weight.contiguous()
-    scale = _scale(reduction, generated.numel(), weight, channels, empty, weight_name, generated.dtype)
+    scale = _scale(reduction, generated.numel(), weight, channels, empty, weight_name)
     # Without autograd there is nothing to save: reduce directly, skipping the Function.
     if not (torch.is_grad_enabled() and (generated.requires_grad or target.requires_grad)):
         return _chunked_sum(kind, generated, target, param, weight) * scale
@@ -427,15 +421,13 @@ def compiled_loss(
     global _COMPILE_FAILED, _COMPILE_WARNED
     if weight is None and not _COMPILE_FAILED:
         try:
-            if kind == "smooth_l1" and param == 0.0:
-                kind = "l1"  # as torch: beta = 0 is exactly L1
             fn = _COMPILED.get(kind)
             if fn is None:
                 # The scale is applied outside, and dynamic=None lets a second input size
                 # compile one size-generic graph instead of one graph per size.
                 fn = torch.compile(_EAGER_SUMS[kind], dynamic=None)
                 _COMPILED[kind] = fn
-            scale = _scale(reduction, generated.numel(), None, 1, empty, weight_name, generated.dtype)
+            scale = _scale(reduction, generated.numel(), None, 1, empty, weight_name)
             return fn(generated, target, float(param)) * scale
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use the fused path"
             _COMPILE_FAILED = True

@@ -89,7 +89,7 @@ def _native_unweighted(kind: str, generated: Tensor, target: Tensor, param: floa
     r = _REDUCTION_ENUM[reduction]
     if kind == "mse":
         return _nn.mse_loss(generated, target, r)
-    if kind == "l1" or (kind == "smooth_l1" and param == 0.0):
+    if kind == "l1":
         return _nn.l1_loss(generated, target, r)
     if kind == "huber":
         return _nn.huber_loss(generated, target, r, param)
@@ -134,6 +134,8 @@ def _pixel_loss(
     # A NaN/Inf in either input (or an Inf weight) always makes a mean/sum non-finite (0 * NaN
     # is NaN too), so for those reductions the finiteness check reads the loss value (one
     # scalar) instead of extra passes; only a non-finite loss triggers the counting scans.
+    if kind == "smooth_l1" and param == 0.0:
+        kind = "l1"  # as torch: beta = 0 is exactly L1 (every path below, native or not)
     post_check = reduction != "none" and value_checks_enabled()
     if mask is None and weight is None:
         check_pair(generated, target, finite=not post_check)
