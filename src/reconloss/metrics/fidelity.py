@@ -70,6 +70,31 @@ def _check_window(win_size: int, sigma: float) -> tuple[int, float]:
     return win_size, check_param(sigma, "sigma", low=0, low_inclusive=False)
 
 
+def _check_ssim_args(
+    output: Tensor,
+    target: Tensor,
+    data_range: float,
+    win_size: int,
+    sigma: float,
+    empty: str,
+    impl: str,
+    names: tuple[str, str],
+) -> tuple[float, int, float]:
+    """The checks SSIM and MS-SSIM share, in their order; returns ``(data_range, win_size, sigma)``."""
+    r = _check_images(output, target, data_range, names)
+    win_size, sigma = _check_window(win_size, sigma)
+    check_choice(empty, "empty", EMPTY_MASK_CHOICES)
+    check_choice(impl, "impl", ("fused", "eager"))
+    return r, win_size, sigma
+
+
+def _check_ranges(output: Tensor, target: Tensor, r: float, names: tuple[str, str], check_first: bool) -> None:
+    """Both images in ``[0, r]`` (the first only when ``check_first``)."""
+    if check_first:
+        check_range(output.detach(), names[0], 0.0, r)
+    check_range(target.detach(), names[1], 0.0, r)
+
+
 def _apply_empty(values: Tensor, empty_rows: Tensor | None, empty: str, name: str = "mask") -> Tensor:
     """Apply the all-zero-mask policy to per-image ``values`` (N,) given the empty images."""
     if empty_rows is None:
@@ -233,14 +258,9 @@ def _ssim(
     check_first_range: bool = True,
 ) -> Tensor:
     """:func:`ssim` with the argument names and the range check of the first image configurable."""
-    r = _check_images(output, target, data_range, names)
-    win_size, sigma = _check_window(win_size, sigma)
-    check_choice(empty, "empty", EMPTY_MASK_CHOICES)
-    check_choice(impl, "impl", ("fused", "eager"))
+    r, win_size, sigma = _check_ssim_args(output, target, data_range, win_size, sigma, empty, impl, names)
     check_min_size(output, win_size, f"SSIM with a {win_size}-tap window", name=names[0])
-    if check_first_range:
-        check_range(output.detach(), names[0], 0.0, r)
-    check_range(target.detach(), names[1], 0.0, r)
+    _check_ranges(output, target, r, names, check_first_range)
     if mask is None:
         s, _ = ssim_per_channel(output, target, r, win_size=win_size, sigma=sigma, impl=impl)  # type: ignore[arg-type]
         return s.mean(dim=1)
@@ -324,10 +344,7 @@ def _ms_ssim(
     check_first_range: bool = True,
 ) -> Tensor:
     """:func:`ms_ssim` with the argument names and the range check of the first image configurable."""
-    r = _check_images(output, target, data_range, names)
-    win_size, sigma = _check_window(win_size, sigma)
-    check_choice(empty, "empty", EMPTY_MASK_CHOICES)
-    check_choice(impl, "impl", ("fused", "eager"))
+    r, win_size, sigma = _check_ssim_args(output, target, data_range, win_size, sigma, empty, impl, names)
     ws = ms_ssim_weights(scales, weights)
     need = ms_ssim_min_size(win_size, len(ws))
     side = min(int(output.shape[-2]), int(output.shape[-1]))
@@ -339,9 +356,7 @@ def _ms_ssim(
             else f"; SSIM itself needs {win_size} px"
         )
         check_min_size(output, need, f"MS-SSIM with {len(ws)} scales and a {win_size}-tap window" + hint, name=names[0])
-    if check_first_range:
-        check_range(output.detach(), names[0], 0.0, r)
-    check_range(target.detach(), names[1], 0.0, r)
+    _check_ranges(output, target, r, names, check_first_range)
     w = None if mask is None else check_weight(mask, output, "mask")
     vals, empty_rows = ms_ssim_per_channel(
         output, target, r, weights=ws, mask=w, win_size=win_size, sigma=sigma, impl=impl  # type: ignore[arg-type]
