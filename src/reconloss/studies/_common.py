@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["PreparedTask", "predict", "mean_spectrum", "sample_indices", "seed_generator", "finite_or_none"]
+__all__ = ["PreparedTask", "prepared_task", "predict", "mean_spectrum", "sample_indices", "seed_generator", "finite_or_none"]
 
 
 @dataclass
@@ -78,6 +78,39 @@ def sample_indices(n_test: int, n_samples: int) -> list[int]:
     if k == 1:
         return [0]
     return sorted({round(i * (n_test - 1) / (k - 1)) for i in range(k)})
+
+
+def prepared_task(
+    study: str,
+    condition: str,
+    seed: int,
+    task: Any,
+    split: Any,
+    n_samples: int,
+    *,
+    model: str,
+    model_kwargs: dict[str, Any],
+    test_coords: Tensor | None = None,
+    outlier_value: float = 1.0,
+    **info: Any,
+) -> PreparedTask:
+    """A :class:`PreparedTask` with what every study derives the same way from its patch
+    ``split`` (``.train``, ``.test``): the clean test images, the example indices and the patch
+    counts (``info`` starts with ``n_train``, ``n_test``, then the study's own ``info``)."""
+    n_train, n_test = int(split.train.shape[0]), int(split.test.shape[0])
+    return PreparedTask(
+        study=study,
+        condition=condition,
+        seed=seed,
+        task=task,
+        clean_test=split.test,
+        test_coords=test_coords,
+        outlier_value=outlier_value,
+        model=model,
+        model_kwargs=model_kwargs,
+        sample_idx=sample_indices(n_test, n_samples),
+        info={"n_train": n_train, "n_test": n_test, **info},
+    )
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._common import PreparedTask, clamp01, finite_or_none, sample_indices, seed_generator
+from ._common import PreparedTask, clamp01, finite_or_none, prepared_task, seed_generator
 from .reconstruct import patches_for
 from .spec import StudyPlan
 
@@ -45,19 +45,9 @@ def prepare(images: Sequence[Any], plan: StudyPlan, condition: str, seed: int, s
         train_mask=train_masks,
         test_mask=test_masks,
     )
-    return PreparedTask(
-        study=STUDY,
-        condition=condition,
-        seed=seed,
-        task=task,
-        clean_test=split.test,
-        test_coords=None,
-        outlier_value=1.0,
-        model="inpaint",
-        model_kwargs={"width": plan.width},
-        sample_idx=sample_indices(split.test.shape[0], plan.n_samples),
-        info={"n_train": int(split.train.shape[0]), "n_test": int(split.test.shape[0]),
-              "hole_area_mean": float(test_masks.mean())},
+    return prepared_task(
+        STUDY, condition, seed, task, split, plan.n_samples,
+        model="inpaint", model_kwargs={"width": plan.width}, hole_area_mean=float(test_masks.mean()),
     )
 
 

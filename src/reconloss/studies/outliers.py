@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._common import PreparedTask, clamp01, finite_or_none, sample_indices, seed_generator
+from ._common import PreparedTask, clamp01, finite_or_none, prepared_task, seed_generator
 from .reconstruct import model_kwargs, patches_for
 from .spec import OutlierCondition, StudyPlan
 
@@ -78,24 +78,15 @@ def prepare(images: Sequence[Any], plan: StudyPlan, condition: str, seed: int, s
     test, test_coords = corrupt(split.test, cond, seed_generator(seed, condition, "test"), test=True)
     task = TensorTask(train, train, test, split.test)
     n_px = split.train.shape[0] * split.train.shape[2] * split.train.shape[3]
-    return PreparedTask(
-        study=STUDY,
-        condition=condition,
-        seed=seed,
-        task=task,
-        clean_test=split.test,
-        test_coords=test_coords.long(),
-        outlier_value=OUTLIER_VALUE,
+    return prepared_task(
+        STUDY, condition, seed, task, split, plan.n_samples,
         model="autoencoder",
         model_kwargs=model_kwargs(plan),
-        sample_idx=sample_indices(split.test.shape[0], plan.n_samples),
-        info={
-            "n_train": int(split.train.shape[0]),
-            "n_test": int(split.test.shape[0]),
-            "train_outliers": int(train_coords.shape[0]),
-            "train_outlier_rate": float(train_coords.shape[0]) / float(n_px),
-            "test_outliers": int(test_coords.shape[0]),
-        },
+        test_coords=test_coords.long(),
+        outlier_value=OUTLIER_VALUE,
+        train_outliers=int(train_coords.shape[0]),
+        train_outlier_rate=float(train_coords.shape[0]) / float(n_px),
+        test_outliers=int(test_coords.shape[0]),
     )
 
 

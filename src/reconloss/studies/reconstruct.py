@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ._common import PreparedTask, clamp01, finite_or_none, sample_indices
+from ._common import PreparedTask, clamp01, finite_or_none, prepared_task
 from .spec import StudyPlan
 
 __all__ = ["STUDY", "patches_for", "prepare", "evaluate"]
@@ -61,19 +61,9 @@ def prepare(images: Sequence[Any], plan: StudyPlan, condition: str, seed: int, s
 
     split = split if split is not None else patches_for(images, plan, seed)
     task = TensorTask(split.train, split.train, split.test, split.test)
-    return PreparedTask(
-        study=STUDY,
-        condition=condition,
-        seed=seed,
-        task=task,
-        clean_test=split.test,
-        test_coords=None,
-        outlier_value=1.0,
-        model="autoencoder",
-        model_kwargs=model_kwargs(plan),
-        sample_idx=sample_indices(split.test.shape[0], plan.n_samples),
-        info={"n_train": int(split.train.shape[0]), "n_test": int(split.test.shape[0]),
-              "test_images": sorted(set(split.test_sources))},
+    return prepared_task(
+        STUDY, condition, seed, task, split, plan.n_samples,
+        model="autoencoder", model_kwargs=model_kwargs(plan), test_images=sorted(set(split.test_sources)),
     )
 
 
